@@ -1,0 +1,1 @@
+"""xmodal's command line: index, remove, search, serve, stats, eval, models."""

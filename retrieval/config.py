@@ -1,0 +1,60 @@
+"""All settings in one place: environment variables with the prefix ``XMODAL_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """xmodal's configuration; every field can be set as ``XMODAL_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="XMODAL_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default=Path("xmodal-data"), validation_alias="XMODAL_DATA")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+    text_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = "laion2b_s34b_b79k"
+    clip_checkpoint: Path | None = None
+    clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
+    whisper_backend: Literal["auto", "openai", "faster"] = "auto"
+    whisper_model: str = "tiny.en"
+    ocr_enabled: bool = True
+
+    text_batch_size: int = Field(default=64, ge=1)
+    clip_batch_size: int = Field(default=32, ge=1)
+    decode_workers: int = Field(default=2, ge=1)
+
+    max_image_pixels: int = Field(default=100_000_000, ge=1)
+    max_text_bytes: int = Field(default=20_000_000, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_token: str | None = None
+    max_upload_mb: int = Field(default=50, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def resolve_device(setting: str) -> str:
+    """Turn ``auto`` into the best device present: CUDA, then Apple MPS, then CPU."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"

@@ -1,0 +1,64 @@
+"""Typed answers shared by the engine, the CLI's ``--json`` output and the web API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ItemType = Literal["image", "audio", "text"]
+
+
+class Match(BaseModel):
+    """The part of an item that matched best: a text chunk, a speech segment or an OCR line."""
+
+    kind: str
+    text: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+class SpaceScore(BaseModel):
+    """Where one space (text, clip, keyword) ranked the item, and its raw score there."""
+
+    rank: int
+    score: float
+
+
+class Result(BaseModel):
+    id: int
+    path: str
+    type: ItemType
+    score: float
+    match: Match
+    scores: dict[str, SpaceScore] = Field(default_factory=dict)
+
+
+class QueryEcho(BaseModel):
+    text: str | None = None
+    transcript: str | None = None
+    image: bool = False
+
+
+class SearchResponse(BaseModel):
+    query: QueryEcho
+    results: list[Result]
+    counts: dict[str, int] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Failure(BaseModel):
+    path: str
+    reason: str
+
+
+class IndexReport(BaseModel):
+    """The summary of one indexing run; ``xmodal index --json`` prints exactly this."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    failures: list[Failure] = Field(default_factory=list)
+    seconds: float = 0.0

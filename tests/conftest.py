@@ -1,0 +1,6 @@
+"""Shared fixtures live in plugin modules, one per area, so each stays small."""
+
+pytest_plugins = [
+    "tests.fixtures_models",
+    "tests.fixtures_corpus",
+]

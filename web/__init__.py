@@ -1,0 +1,1 @@
+"""xmodal's FastAPI app: the JSON API and the search page."""
