@@ -62,3 +62,40 @@ class IndexReport(BaseModel):
     failed: int = 0
     failures: list[Failure] = Field(default_factory=list)
     seconds: float = 0.0
+
+
+class Part(BaseModel):
+    kind: str
+    text: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+class ItemDetail(BaseModel):
+    """Everything the catalog knows about one item, for `GET /api/items/{id}`."""
+
+    id: int
+    type: ItemType
+    paths: list[str]
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    language: str | None = None
+    parts: list[Part] = Field(default_factory=list)
+
+
+class Query(BaseModel):
+    """One search: any mix of text, image bytes and audio bytes, plus filters and paging."""
+
+    text: str | None = None
+    image: bytes | None = None
+    audio: bytes | None = None
+    types: list[ItemType] | None = None
+    path_glob: str | None = None  # fnmatch pattern on the absolute path, or a plain prefix
+    modified_after: float | None = None  # unix seconds
+    modified_before: float | None = None
+    weights: dict[str, float] | None = None  # per space: text, clip, keyword
+    fusion: Literal["rrf", "score"] = "rrf"
+    limit: int = Field(default=20, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
