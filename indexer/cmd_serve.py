@@ -1,0 +1,59 @@
+"""``xmodal serve``: the JSON API and the search page, via uvicorn.
+
+Binds 127.0.0.1 unless told otherwise. Listening on another interface without a token is
+allowed (a trusted LAN is a real use) but warned about, since anyone who can reach the port
+can then read every indexed file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from retrieval.config import Settings
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: 8000).")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Serve the search page and the JSON API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from web.app import create_app
+
+    updates: dict[str, object] = {}
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    settings = settings.model_copy(update=updates)
+    if not is_loopback(settings.host) and not settings.api_token:
+        click.secho(
+            f"warning: serving on {settings.host} without XMODAL_API_TOKEN: anyone who can "
+            "reach this port can search and download every indexed file.",
+            fg="yellow",
+            err=True,
+        )
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    click.echo(f"xmodal: serving {settings.data_dir} on http://{shown}:{settings.port}/", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )

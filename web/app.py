@@ -1,0 +1,134 @@
+"""Building the FastAPI app: JSON API, media routes, the search page and their guards.
+
+``create_app(settings, engine=None)`` is the only entry point. The engine is created once in
+the lifespan, so models load once per process however many requests arrive; tests (and the
+CLI) may pass their own engine instead, which the app then never closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from retrieval import __version__
+from retrieval.config import Settings
+from web import api, index_routes, media_routes
+from web.deps import SearchEngine
+from web.errors import BodyLimitMiddleware, install_error_handlers
+
+log = logging.getLogger("xmodal.web")
+
+STATIC_DIR = Path(__file__).parent / "static"
+DEFAULT_MAX_TRANSCRIPTIONS = 2
+
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """Headers every answer should carry; routes with stricter needs set their own first."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                for name, value in (
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                ):
+                    if name not in names:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _make_engine(settings: Settings) -> SearchEngine:
+    from retrieval.engine import Engine  # imported late: it pulls in torch and the models
+
+    return Engine(settings)
+
+
+def create_app(
+    settings: Settings,
+    engine: SearchEngine | None = None,
+    *,
+    max_transcriptions: int = DEFAULT_MAX_TRANSCRIPTIONS,
+) -> FastAPI:
+    """The xmodal web app over ``settings.data_dir``; ``engine`` overrides the one it would make.
+
+    ``POST /api/index`` is only registered when ``settings.api_token`` is set, so an instance
+    without a token has no write endpoint at all, not merely a guarded one.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = await run_in_threadpool(_make_engine, settings) if owned else engine
+        try:
+            yield
+        finally:
+            if owned and app.state.engine is not None:
+                await run_in_threadpool(app.state.engine.close)
+            app.state.engine = None
+
+    app = FastAPI(
+        title="xmodal",
+        version=__version__,
+        summary="Cross-modal search over your photos, recordings and documents",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.transcription_limiter = anyio.CapacityLimiter(max_transcriptions)
+
+    install_error_handlers(app)
+    app.include_router(api.router, tags=["search"])
+    app.include_router(media_routes.router, tags=["media"])
+    if settings.api_token:
+        app.include_router(index_routes.router, tags=["index"])
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The search page; its CSP allows only this origin's own scripts and styles."""
+        return FileResponse(
+            STATIC_DIR / "index.html",
+            headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # Added last = outermost: the body limit must see the raw stream before anything parses it.
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_mb * 1024 * 1024)
+    return app

@@ -1,0 +1,104 @@
+"""Serving indexed files and their thumbnails, by catalog id only.
+
+No part of the request path ever reaches the file system: the id is an integer and the file is
+whatever path the catalog holds for it. Responses carry ``nosniff`` and a sandboxing CSP, so an
+indexed HTML or SVG file cannot run script in this origin.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from retrieval.errors import MediaError
+from web.deps import EngineDep, SettingsDep
+from web.errors import ApiError
+from web.schemas import ERROR_RESPONSES
+from web.thumbs import icon_svg, make_thumbnail
+
+router = APIRouter()
+
+ItemId = Annotated[int, PathParam(ge=0, le=2**63 - 1, description="The item's catalog id")]
+
+_SAFE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "Cache-Control": "private, max-age=300",
+}
+_TEXT_TYPES = {".pdf": "application/pdf"}
+
+
+def media_type_for(kind: str, path: Path) -> str:
+    """The content type to serve: by suffix for media, plain text for every text document."""
+    if kind == "text":
+        return _TEXT_TYPES.get(path.suffix.lower(), "text/plain; charset=utf-8")
+    guessed, _ = mimetypes.guess_type(path.name)
+    if guessed and guessed.split("/")[0] == kind:
+        return guessed
+    return "application/octet-stream"
+
+
+def check_range(header: str | None, size: int) -> None:
+    """Answer a bad ``Range`` header with the JSON error shape before FileResponse sees it.
+
+    FileResponse implements ranges itself but answers errors in plain text; this runs the same
+    parser first so a client always gets JSON (416 with ``Content-Range: bytes */size``).
+    """
+    if not header:
+        return
+    parse = getattr(FileResponse, "_parse_range_header", None)
+    if parse is None:
+        return
+    try:
+        parse(header, size)
+    except Exception as exc:  # MalformedRangeHeader or RangeNotSatisfiable
+        if exc.__class__.__name__ == "RangeNotSatisfiable" or size == 0:
+            raise ApiError(
+                416,
+                "range_not_satisfiable",
+                f"requested range is outside the file's {size} bytes",
+                headers={"Content-Range": f"bytes */{size}"},
+            ) from exc
+        raise ApiError(400, "bad_range", "malformed Range header; use bytes=start-end") from exc
+
+
+@router.get("/media/{item_id}", responses=ERROR_RESPONSES, response_class=FileResponse)
+async def get_media(engine: EngineDep, item_id: ItemId, request: Request) -> Response:
+    """The original file of an indexed item; supports HTTP Range so audio can be scrubbed."""
+    path = await run_in_threadpool(engine.media_path, item_id)
+    detail = await run_in_threadpool(engine.item, item_id)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ApiError(404, "not_found", f"the file of item {item_id} is gone") from exc
+    check_range(request.headers.get("range"), size)
+    return FileResponse(
+        path,
+        media_type=media_type_for(detail.type, path),
+        headers=_SAFE_HEADERS,
+        content_disposition_type="inline",
+        filename=path.name,
+    )
+
+
+@router.get("/thumbs/{item_id}", responses=ERROR_RESPONSES)
+async def get_thumb(engine: EngineDep, settings: SettingsDep, item_id: ItemId) -> Response:
+    """A JPEG thumbnail for image items (made once, then cached); an SVG icon for others."""
+    detail = await run_in_threadpool(engine.item, item_id)
+    if detail.type != "image":
+        return Response(icon_svg(detail.type), media_type="image/svg+xml", headers=_SAFE_HEADERS)
+    source = await run_in_threadpool(engine.media_path, item_id)
+    try:
+        thumb = await run_in_threadpool(
+            make_thumbnail, settings.data_dir / "thumbs", item_id, source
+        )
+    except (OSError, ValueError, MediaError, Image.DecompressionBombError) as exc:
+        raise ApiError(422, "bad_media", f"cannot make a thumbnail of item {item_id}") from exc
+    return FileResponse(thumb, media_type="image/jpeg", headers=_SAFE_HEADERS)

@@ -1,0 +1,85 @@
+"""Thumbnails: made once per image, cached in the data directory, icons for everything else.
+
+The cache key includes the source file's size and modification time, so an edited photo gets a
+fresh thumbnail and a reused item id can never show another item's picture.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+THUMB_SIZE = (480, 480)
+
+_ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 96 96" width="96" height="96">
+<rect width="96" height="96" rx="16" fill="{bg}"/>{glyph}</svg>"""
+_GLYPHS = {
+    "audio": (
+        "#e8eefc",
+        '<g fill="#3b5bdb"><rect x="22" y="40" width="6" height="16" rx="3"/>'
+        '<rect x="34" y="30" width="6" height="36" rx="3"/><rect x="46" y="22" width="6" '
+        'height="52" rx="3"/><rect x="58" y="32" width="6" height="32" rx="3"/>'
+        '<rect x="70" y="42" width="6" height="12" rx="3"/></g>',
+    ),
+    "text": (
+        "#f1f3f5",
+        '<g fill="#868e96"><rect x="24" y="26" width="48" height="6" rx="3"/>'
+        '<rect x="24" y="40" width="40" height="6" rx="3"/><rect x="24" y="54" width="48" '
+        'height="6" rx="3"/><rect x="24" y="68" width="28" height="6" rx="3"/></g>',
+    ),
+}
+
+
+def icon_svg(kind: str) -> str:
+    """A small, neutral icon for an item that has no picture of its own."""
+    bg, glyph = _GLYPHS.get(kind, _GLYPHS["text"])
+    return _ICON.format(bg=bg, glyph=glyph)
+
+
+def thumb_path(cache_dir: Path, item_id: int, source: Path) -> Path:
+    """Where the thumbnail of this version of the source file lives in the cache."""
+    st = source.stat()
+    return cache_dir / f"{item_id}-{st.st_size}-{st.st_mtime_ns}.jpg"
+
+
+def _open(source: Path) -> Image.Image:
+    """Open an image with the library's checked loader when present, else Pillow's own."""
+    try:
+        from retrieval.media import load_image
+    except ImportError:  # the media module is optional for the web layer
+        load_image = None
+    if load_image is not None:
+        return load_image(source)
+    with Image.open(source) as img:
+        img.draft("RGB", THUMB_SIZE)  # JPEG: decode at reduced size, far cheaper for photos
+        img.seek(0)
+        return ImageOps.exif_transpose(img).convert("RGB")
+
+
+def make_thumbnail(cache_dir: Path, item_id: int, source: Path) -> Path:
+    """The cached thumbnail for an image item, creating it on first use.
+
+    Written to a temporary file and renamed, so two concurrent first requests never serve a
+    half-written JPEG to anyone.
+    """
+    target = thumb_path(cache_dir, item_id, source)
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    img = _open(source)
+    img.thumbnail(THUMB_SIZE, Image.Resampling.LANCZOS)
+    fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".jpg", dir=cache_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, "JPEG", quality=82, optimize=True)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for stale in cache_dir.glob(f"{item_id}-*.jpg"):
+        if stale != target:
+            stale.unlink(missing_ok=True)
+    return target
