@@ -1,0 +1,442 @@
+"""Decoding files with limits: one place that turns bytes into pixels, text or samples.
+
+Every input that cannot be decoded raises :class:`~retrieval.errors.MediaError` with a message
+a person can act on; nothing here lets a hostile or broken file exhaust memory (image size is
+checked from the header before pixels are decoded, audio is streamed in blocks).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import warnings
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from retrieval.config import Settings
+from retrieval.errors import MediaError
+
+SAMPLE_RATE = 16_000
+MIN_AUDIO_SECONDS = 0.3
+DEFAULT_MAX_PIXELS: int = Settings.model_fields["max_image_pixels"].default
+DEFAULT_MAX_TEXT_BYTES: int = Settings.model_fields["max_text_bytes"].default
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic"}
+AUDIO_EXTS = {".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma",
+              ".aif", ".aiff", ".webm", ".mka"}
+TEXT_EXTS = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf"}
+HTML_EXTS = {".html", ".htm", ".xhtml"}
+MediaType = Literal["image", "audio", "text"]
+
+
+# --- type detection -------------------------------------------------------------------------
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """True when the first bytes decode as text (UTF-8/UTF-16 or a mostly printable 8-bit)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        return True
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a multi-byte character cut by the read
+            return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return controls <= len(head) // 100
+
+
+def _is_html(head: bytes) -> bool:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return start.startswith((b"<!doctype html", b"<html")) or b"<html" in start[:1024]
+
+
+def detect_type(path: Path) -> MediaType | None:
+    """What kind of media a file holds, judged by its content; the extension only breaks ties.
+
+    Returns None for empty, unreadable or unsupported files (archives, executables, video).
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(8192)
+    except OSError:
+        return None
+    if not head:
+        return None
+    ext = path.suffix.lower()
+    if head.startswith(b"%PDF-"):
+        return "text"
+    import filetype
+
+    kind = filetype.guess(head)
+    if kind is not None:
+        mime = kind.mime
+        if mime.startswith("image/"):
+            return "image"
+        if mime.startswith("audio/"):
+            return "audio"
+        if mime.startswith("video/") and ext in AUDIO_EXTS:  # webm/mka/m4a voice notes
+            return "audio"
+        return None
+    if _looks_like_text(head):
+        return "text"
+    if ext in AUDIO_EXTS:  # e.g. an MP3 without an ID3 tag that sniffers miss
+        return "audio"
+    return None
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: alpha composited on white, 16-bit/float scaled, CMYK mapped."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo or 1.0) * 255.0
+        elif arr.max() > 255:
+            arr = arr / 257.0  # 16-bit range onto 8-bit
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(src: Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode an image file or upload into RGB, EXIF-rotated, first frame only.
+
+    The pixel count is read from the header and refused above ``max_pixels`` before any pixel
+    is decoded (``XMODAL_MAX_IMAGE_PIXELS``), so a 60000x60000 "bomb" costs nothing.
+    """
+    label = "upload" if isinstance(src, bytes | bytearray) else str(src)
+    if isinstance(src, bytes | bytearray):
+        data = bytes(src)
+    else:
+        try:
+            data = Path(src).read_bytes()
+        except OSError as exc:
+            raise MediaError(f"cannot read {label}: {exc.strerror or exc}") from exc
+    if not data:
+        raise MediaError(f"{label} is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise MediaError(f"{label} is too large to decode safely: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            hint = " (it contains text)" if _looks_like_text(data[:4096]) else ""
+            raise MediaError(f"{label} is not a readable image{hint}") from exc
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise MediaError(f"{label} is not a readable image: {exc}") from exc
+        with im:
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise MediaError(f"{label} has an invalid size {w}x{h}")
+            if w * h > max_pixels:
+                raise MediaError(
+                    f"{label} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                    "(XMODAL_MAX_IMAGE_PIXELS); refusing to decode it"
+                )
+            try:
+                im.seek(0)
+                im.load()
+                frame = ImageOps.exif_transpose(im) or im
+                return to_rgb(frame).copy()
+            except Image.DecompressionBombError as exc:
+                raise MediaError(f"{label} is too large to decode safely: {exc}") from exc
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+                raise MediaError(f"{label} is damaged or truncated: {exc}") from exc
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+class _VisibleText(HTMLParser):
+    """Collects the text a browser would show: no scripts, styles or markup."""
+
+    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "title",
+             "section", "article", "header", "footer", "blockquote", "pre", "table", "ul", "ol"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+        self.title: list[str] = []
+        self.in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "title":
+            self.in_title = True
+        elif tag in self.SKIP:
+            self.skip += 1
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self.in_title = False
+        elif tag in self.SKIP and self.skip:
+            self.skip -= 1
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title.append(data)
+        elif not self.skip:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        lines = [" ".join(line.split()) for line in "".join(self.parts).splitlines()]
+        body = "\n".join(line for line in lines if line)
+        title = " ".join("".join(self.title).split())
+        return f"{title}\n{body}".strip() if title else body
+
+
+def _decode(data: bytes, label: str) -> str:
+    """Bytes to str: BOMs, then UTF-8, then charset detection, then cp1252 as a last resort."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in data[:8192]:
+        raise MediaError(f"{label} is binary, not text")
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:1_000_000]).best()
+        if best is not None and best.encoding:
+            return data.decode(best.encoding, errors="replace")
+    except ImportError:
+        pass
+    return data.decode("cp1252", errors="replace")
+
+
+def _read_pdf(data: bytes, label: str, max_chars: int) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise MediaError(f"{label} is a password-protected PDF")
+        pages: list[str] = []
+        total = 0
+        for page in reader.pages:
+            text = page.extract_text() or ""
+            pages.append(text)
+            total += len(text)
+            if total > max_chars:
+                raise MediaError(f"{label} holds more than {max_chars:,} characters of text "
+                                 "(XMODAL_MAX_TEXT_BYTES)")
+    except MediaError:
+        raise
+    except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise MediaError(f"{label} is not a readable PDF: {exc}") from exc
+    return "\n\n".join(p.strip() for p in pages if p.strip())
+
+
+def read_text(path: Path, max_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> str:
+    """The readable text of a txt/md/html/pdf file.
+
+    Raises MediaError for empty files, files over ``max_bytes`` (``XMODAL_MAX_TEXT_BYTES``;
+    PDFs may be 4x larger on disk, as they carry fonts and images), binary content, and
+    documents with no text at all (a whitespace-only file, a scanned PDF without a text layer).
+    """
+    path = Path(path)
+    label = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read {label}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise MediaError(f"{label} is empty (0 bytes)")
+    with path.open("rb") as f:
+        head = f.read(8)
+    is_pdf = head.startswith(b"%PDF-")
+    limit = max_bytes * 4 if is_pdf else max_bytes
+    if size > limit:
+        raise MediaError(f"{label} is {size:,} bytes, over the limit of {limit:,} "
+                         "(XMODAL_MAX_TEXT_BYTES)")
+    data = path.read_bytes()
+    if is_pdf:
+        text = _read_pdf(data, label, max_bytes)
+    else:
+        text = _decode(data, label)
+        if path.suffix.lower() in HTML_EXTS or _is_html(data[:4096]):
+            parser = _VisibleText()
+            parser.feed(text)
+            parser.close()
+            text = parser.text()
+    text = text.replace("\r\n", "\n").replace("\x00", "")
+    if not text.strip():
+        raise MediaError(f"no text found in {label}")
+    return text
+
+
+# --- audio ----------------------------------------------------------------------------------
+
+
+def _ffprobe_duration(path: Path) -> float | None:
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        return None
+    proc = subprocess.run(
+        [exe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    try:
+        return float(proc.stdout.strip())
+    except ValueError:
+        return None
+
+
+def audio_duration(path: Path) -> float:
+    """Length of a recording in seconds, from its header (soundfile, else ffprobe)."""
+    import soundfile as sf
+
+    path = Path(path)
+    _check_nonempty(path)
+    try:
+        info = sf.info(str(path))
+        if info.samplerate > 0 and info.frames > 0:
+            return info.frames / info.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass
+    seconds = _ffprobe_duration(path)
+    if seconds is None or seconds <= 0:
+        raise MediaError(f"{path} is not a readable audio file")
+    return seconds
+
+
+def _check_nonempty(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise MediaError(f"{path} is empty (0 bytes)")
+
+
+def _soundfile_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray] | None:
+    """16 kHz mono blocks via libsndfile, resampled as a stream; None if it cannot open the file."""
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    if f.samplerate <= 0 or f.channels <= 0:
+        f.close()
+        return None
+
+    def gen() -> Iterator[np.ndarray]:
+        import soxr
+
+        with f:
+            sr = f.samplerate
+            stream = soxr.ResampleStream(sr, SAMPLE_RATE, 1, dtype="float32") \
+                if sr != SAMPLE_RATE else None
+            in_block = max(1, int(block_samples * sr / SAMPLE_RATE))
+            while True:
+                try:
+                    raw = f.read(in_block, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as exc:
+                    raise MediaError(f"{path} is damaged: {exc}") from exc
+                last = len(raw) < in_block
+                mono = raw.mean(axis=1, dtype=np.float32) if raw.size else np.zeros(0, np.float32)
+                if stream is not None:
+                    mono = stream.resample_chunk(mono, last=last)
+                if mono.size:
+                    yield np.ascontiguousarray(mono, dtype=np.float32)
+                if last:
+                    return
+
+    return gen()
+
+
+def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+    """16 kHz mono blocks from an ffmpeg subprocess piping s16le, for what libsndfile lacks."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise MediaError(f"cannot decode {path}: not a format libsndfile reads, and ffmpeg "
+                         "is not installed")
+    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1",
+           "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    got = 0
+    try:
+        while True:
+            buf = proc.stdout.read(block_samples * 2)
+            if not buf:
+                break
+            got += len(buf) // 2
+            yield np.frombuffer(buf[: len(buf) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+        err = proc.stderr.read().decode("utf-8", "replace").strip()
+        if proc.wait() != 0 and got == 0:
+            detail = err.splitlines()[-1] if err else f"ffmpeg exit {proc.returncode}"
+            raise MediaError(f"{path} is not a readable audio file: {detail}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def iter_audio(path: Path, block_seconds: float = 600.0) -> Iterator[tuple[float, np.ndarray]]:
+    """Stream a recording as ``(offset_seconds, samples)``: 16 kHz mono float32 blocks.
+
+    Only one block (default 10 minutes, 38 MB) is in memory at a time, so hours-long audio is
+    fine. Raises MediaError for empty/undecodable files and for audio shorter than 0.3 s.
+    """
+    path = Path(path)
+    _check_nonempty(path)
+    block = max(int(block_seconds * SAMPLE_RATE), SAMPLE_RATE)
+    blocks = _soundfile_blocks(path, block)
+    if blocks is None:
+        blocks = _ffmpeg_blocks(path, block)
+    pending: list[np.ndarray] = []
+    have = 0
+    offset = 0
+    for chunk in blocks:  # re-cut to exact block sizes; the resampler's output sizes vary
+        pending.append(chunk)
+        have += len(chunk)
+        while have >= block:
+            joined = np.concatenate(pending)
+            out, rest = joined[:block], joined[block:]
+            yield offset / SAMPLE_RATE, out
+            offset += block
+            pending, have = ([rest] if rest.size else []), len(rest)
+    tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+    total = offset + len(tail)
+    if total < MIN_AUDIO_SECONDS * SAMPLE_RATE:
+        raise MediaError(f"{path} holds {total / SAMPLE_RATE:.2f} s of audio, too short to "
+                         f"contain speech (needs at least {MIN_AUDIO_SECONDS} s)")
+    if tail.size:
+        yield offset / SAMPLE_RATE, tail
