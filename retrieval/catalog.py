@@ -1,0 +1,549 @@
+"""The catalog: one SQLite file that is the source of truth for everything indexed.
+
+Why SQLite: one file, transactions, WAL (readers never block the single writer and never see a
+half-written batch), FTS5 for keyword search, and the float16 vectors stored next to the rows
+they belong to, so a FAISS index is only a derived cache that can always be rebuilt.
+
+Threading: every thread gets its own connection (``Catalog.conn``); SQLite connections must
+not be shared across threads. Writes go through ``Catalog.write()`` (``BEGIN IMMEDIATE``),
+consistent multi-statement reads through ``Catalog.read()``.
+
+Schema and names: see ``docs/architecture.md`` (the contract other modules code against).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version i to i+1; never edit a shipped entry, append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE items(
+        id INTEGER PRIMARY KEY, content_hash TEXT UNIQUE NOT NULL, type TEXT NOT NULL,
+        size INTEGER, width INTEGER, height INTEGER, duration REAL, language TEXT,
+        mtime REAL, indexed_at REAL);
+    CREATE TABLE files(
+        path TEXT PRIMARY KEY,
+        item_id INTEGER REFERENCES items(id) ON DELETE SET NULL,
+        size INTEGER, mtime_ns INTEGER, status TEXT NOT NULL, error TEXT, seen_at REAL);
+    CREATE INDEX files_item ON files(item_id);
+    CREATE TABLE parts(
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL, ord INTEGER NOT NULL, start REAL, "end" REAL, text TEXT);
+    CREATE INDEX parts_item ON parts(item_id, ord);
+    CREATE TABLE vectors(
+        space TEXT NOT NULL,
+        part_id INTEGER NOT NULL REFERENCES parts(id) ON DELETE CASCADE,
+        vec BLOB NOT NULL, PRIMARY KEY (space, part_id)) WITHOUT ROWID;
+    CREATE INDEX vectors_part ON vectors(part_id);
+    CREATE VIRTUAL TABLE parts_fts USING fts5(name, text, tokenize="unicode61 tokenchars '-_'");
+    CREATE TRIGGER parts_fts_delete AFTER DELETE ON parts BEGIN
+        DELETE FROM parts_fts WHERE rowid = old.id;
+    END;
+    """,
+]
+
+TEXT_KINDS = ("chunk", "segment", "ocr")
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One indexed path: which item it shows (None when it failed), and what it looked like."""
+
+    path: str
+    item_id: int | None
+    size: int | None
+    mtime_ns: int | None
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: int
+    content_hash: str
+    type: str
+    size: int | None
+    width: int | None
+    height: int | None
+    duration: float | None
+    language: str | None
+    mtime: float | None
+    indexed_at: float | None
+
+
+@dataclass(frozen=True)
+class PartRow:
+    """A searchable piece of an item; ``id`` is its vector id in every space."""
+
+    id: int
+    item_id: int
+    kind: str  # file | chunk | segment | ocr
+    ord: int
+    start: float | None
+    end: float | None
+    text: str | None
+    item_type: str
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    part_id: int
+    item_id: int
+    score: float  # -bm25: higher is better
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Restrictions a search applies to items; every field left as None means 'any'.
+
+    ``path_glob`` is an fnmatch pattern on the absolute path, or (without wildcards) a prefix.
+    An item passes when any of its paths matches. ``modified_*`` compare the item's mtime.
+    """
+
+    types: tuple[str, ...] | None = None
+    path_glob: str | None = None
+    modified_after: float | None = None
+    modified_before: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return (
+            not self.types
+            and not self.path_glob
+            and self.modified_after is None
+            and self.modified_before is None
+        )
+
+    def sql(self, alias: str = "i") -> tuple[str, list[object]]:
+        """A SQL condition over ``items`` (aliased ``alias``) and its parameters."""
+        conds: list[str] = []
+        args: list[object] = []
+        if self.types:
+            conds.append(f"{alias}.type IN ({','.join('?' * len(self.types))})")
+            args.extend(self.types)
+        if self.modified_after is not None:
+            conds.append(f"{alias}.mtime >= ?")
+            args.append(self.modified_after)
+        if self.modified_before is not None:
+            conds.append(f"{alias}.mtime <= ?")
+            args.append(self.modified_before)
+        if self.path_glob:
+            conds.append(
+                f"EXISTS (SELECT 1 FROM files f WHERE f.item_id = {alias}.id "
+                "AND xm_path_match(f.path, ?))"
+            )
+            args.append(self.path_glob)
+        return (" AND ".join(conds) or "1"), args
+
+
+def _path_match(path: str, pattern: str) -> int:
+    if any(c in pattern for c in "*?["):
+        return int(fnmatch.fnmatchcase(path, pattern))
+    return int(path.startswith(pattern))
+
+
+def fts_query(text: str) -> str:
+    """Turn free text into a safe FTS5 query: every word quoted, any word may match (OR).
+
+    Quoting keeps user input from being parsed as FTS5 syntax (``AND``, ``-``, ``:``...).
+    Returns an empty string when the text has no words.
+    """
+    words = [w for w in "".join(c if c.isalnum() or c in "-_" else " " for c in text).split()]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+class Catalog:
+    """The SQLite catalog at ``path`` (created and migrated on first open)."""
+
+    def __init__(self, path: Path | str, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit mode; use ``write()``/``read()`` for txns)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
+            conn.create_function("xm_path_match", 2, _path_match, deterministic=True)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this catalog opened (from any thread)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass
+        self._local = threading.local()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): all of it commits, or none of it."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed snapshot."""
+        conn = self.conn
+        if conn.in_transaction:  # nested in write()/read(): already a snapshot
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)")
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}; this xmodal knows up to "
+                    f"{SCHEMA_VERSION}. Upgrade xmodal."
+                )
+            for i in range(version, SCHEMA_VERSION):
+                for stmt in _split_sql(MIGRATIONS[i]):
+                    conn.execute(stmt)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- meta ----------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:
+        (conn or self.conn).execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def generation(self, space: str, conn: sqlite3.Connection | None = None) -> int:
+        """Counter bumped by every commit that changes ``space``'s vectors.
+
+        A FAISS file records the generation it was built at; a different number means the
+        file is stale (e.g. after ``kill -9``) and must be rebuilt from ``vectors``.
+        """
+        row = (conn or self.conn).execute(
+            "SELECT value FROM meta WHERE key=?", (f"space.{space}.generation",)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_generation(self, conn: sqlite3.Connection, space: str) -> int:
+        gen = self.generation(space, conn) + 1
+        self.set_meta(f"space.{space}.generation", str(gen), conn)
+        return gen
+
+    def space_model(self, space: str) -> tuple[str, int] | None:
+        """(model name, dimension) the space was built with, or None if never written."""
+        name = self.get_meta(f"space.{space}.model")
+        dim = self.get_meta(f"space.{space}.dim")
+        return (name, int(dim)) if name is not None and dim is not None else None
+
+    def spaces(self) -> list[str]:
+        """Spaces that hold vectors or were ever configured."""
+        rows = self.conn.execute(
+            "SELECT key FROM meta WHERE key LIKE 'space.%.model' "
+            "UNION SELECT 'space.' || space || '.model' FROM vectors GROUP BY space"
+        ).fetchall()
+        return sorted({r[0].split(".")[1] for r in rows})
+
+    # -- files and items -----------------------------------------------------------------
+    def file(self, path: str) -> FileRow | None:
+        row = self.conn.execute(
+            "SELECT path, item_id, size, mtime_ns, status, error FROM files WHERE path=?", (path,)
+        ).fetchone()
+        return FileRow(*row) if row else None
+
+    def files(self, under: Sequence[str] | None = None) -> list[FileRow]:
+        """All file rows, or those at/below any of the given absolute paths."""
+        rows = self.conn.execute(
+            "SELECT path, item_id, size, mtime_ns, status, error FROM files ORDER BY path"
+        ).fetchall()
+        out = [FileRow(*r) for r in rows]
+        if under is None:
+            return out
+        prefixes = [u.rstrip(os.sep) for u in under]
+        return [
+            f for f in out if any(f.path == p or f.path.startswith(p + os.sep) for p in prefixes)
+        ]
+
+    def item_id_for_hash(
+        self, content_hash: str, conn: sqlite3.Connection | None = None
+    ) -> int | None:
+        row = (conn or self.conn).execute(
+            "SELECT id FROM items WHERE content_hash=?", (content_hash,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def item(self, item_id: int) -> ItemRow | None:
+        row = self.conn.execute(
+            "SELECT id, content_hash, type, size, width, height, duration, language, mtime, "
+            "indexed_at FROM items WHERE id=?",
+            (item_id,),
+        ).fetchone()
+        return ItemRow(*row) if row else None
+
+    def paths(self, item_id: int) -> list[str]:
+        """Every path showing this item (identical copies share one item), sorted."""
+        rows = self.conn.execute(
+            "SELECT path FROM files WHERE item_id=? AND status='ok' ORDER BY path", (item_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def item_ids(self, filters: ItemFilter | None = None) -> set[int]:
+        """Ids of the items passing ``filters`` (all items when None/empty)."""
+        cond, args = (filters or ItemFilter()).sql("i")
+        rows = self.conn.execute(f"SELECT i.id FROM items i WHERE {cond}", args).fetchall()
+        return {r[0] for r in rows}
+
+    def insert_item(self, conn: sqlite3.Connection, *, content_hash: str, type: str,
+                    size: int | None = None, width: int | None = None,
+                    height: int | None = None, duration: float | None = None,
+                    language: str | None = None, mtime: float | None = None) -> int:
+        cur = conn.execute(
+            "INSERT INTO items(content_hash, type, size, width, height, duration, language, "
+            "mtime, indexed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (content_hash, type, size, width, height, duration, language, mtime, time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def insert_part(self, conn: sqlite3.Connection, item_id: int, kind: str, ord: int,
+                    text: str | None = None, start: float | None = None,
+                    end: float | None = None, name: str = "") -> int:
+        """Add a part and its FTS row (``name`` is only set on the ``file`` part)."""
+        cur = conn.execute(
+            'INSERT INTO parts(item_id, kind, ord, start, "end", text) VALUES (?,?,?,?,?,?)',
+            (item_id, kind, ord, start, end, text),
+        )
+        part_id = int(cur.lastrowid or 0)
+        conn.execute(
+            "INSERT INTO parts_fts(rowid, name, text) VALUES (?,?,?)", (part_id, name, text or "")
+        )
+        return part_id
+
+    def put_vectors(self, conn: sqlite3.Connection, space: str, ids: Sequence[int],
+                    vecs: np.ndarray) -> None:
+        """Store vectors (as float16) for parts; replaces existing ones."""
+        half = np.asarray(vecs, dtype=np.float16)
+        conn.executemany(
+            "INSERT OR REPLACE INTO vectors(space, part_id, vec) VALUES (?,?,?)",
+            [(space, int(i), half[n].tobytes()) for n, i in enumerate(ids)],
+        )
+
+    def set_file(self, conn: sqlite3.Connection, path: str, item_id: int | None, size: int | None,
+                 mtime_ns: int | None, status: str = "ok", error: str | None = None) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO files(path, item_id, size, mtime_ns, status, error, seen_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (path, item_id, size, mtime_ns, status, error, time.time()),
+        )
+
+    def refresh_names(self, conn: sqlite3.Connection, item_id: int) -> None:
+        """Re-write the file part's FTS ``name`` from every path of the item."""
+        names = sorted({Path(r[0]).name for r in conn.execute(
+            "SELECT path FROM files WHERE item_id=? AND status='ok'", (item_id,))})
+        row = conn.execute(
+            "SELECT id, text FROM parts WHERE item_id=? AND kind='file'", (item_id,)
+        ).fetchone()
+        if row:
+            conn.execute("DELETE FROM parts_fts WHERE rowid=?", (row[0],))
+            conn.execute("INSERT INTO parts_fts(rowid, name, text) VALUES (?,?,?)",
+                         (row[0], " ".join(names), row[1] or ""))
+
+    def detach_path(self, conn: sqlite3.Connection, path: str) -> dict[str, list[int]]:
+        """Forget a path; delete its item when no other path shows it.
+
+        Returns the part ids removed per space (their vectors must leave the FAISS indexes).
+        """
+        row = conn.execute("SELECT item_id FROM files WHERE path=?", (path,)).fetchone()
+        conn.execute("DELETE FROM files WHERE path=?", (path,))
+        if not row or row[0] is None:
+            return {}
+        item_id = int(row[0])
+        left = conn.execute("SELECT 1 FROM files WHERE item_id=? LIMIT 1", (item_id,)).fetchone()
+        if left:
+            self.refresh_names(conn, item_id)
+            return {}
+        return self.delete_item(conn, item_id)
+
+    def delete_item(self, conn: sqlite3.Connection, item_id: int) -> dict[str, list[int]]:
+        """Delete an item with its parts, vectors and FTS rows; bumps touched generations."""
+        removed: dict[str, list[int]] = {}
+        for space, part_id in conn.execute(
+            "SELECT v.space, v.part_id FROM vectors v JOIN parts p ON p.id = v.part_id "
+            "WHERE p.item_id=?", (item_id,)):
+            removed.setdefault(space, []).append(int(part_id))
+        conn.execute("DELETE FROM items WHERE id=?", (item_id,))
+        for space in removed:
+            self.bump_generation(conn, space)
+        return removed
+
+    # -- search-side reads ---------------------------------------------------------------
+    def parts_for(self, ids: Iterable[int]) -> dict[int, PartRow]:
+        """Look up parts by id (vector ids from FAISS). Unknown ids are simply absent.
+
+        An index read while a run writes can return ids deleted since; callers skip those.
+        """
+        ids = [int(i) for i in ids]
+        out: dict[int, PartRow] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            rows = self.conn.execute(
+                'SELECT p.id, p.item_id, p.kind, p.ord, p.start, p."end", p.text, i.type '
+                "FROM parts p JOIN items i ON i.id = p.item_id "
+                f"WHERE p.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            out.update({r[0]: PartRow(*r) for r in rows})
+        return out
+
+    def parts_of(self, item_id: int) -> list[PartRow]:
+        rows = self.conn.execute(
+            'SELECT p.id, p.item_id, p.kind, p.ord, p.start, p."end", p.text, i.type '
+            "FROM parts p JOIN items i ON i.id = p.item_id WHERE p.item_id=? "
+            "ORDER BY p.kind != 'file', p.ord, p.id",
+            (item_id,),
+        ).fetchall()
+        return [PartRow(*r) for r in rows]
+
+    def keyword_search(self, fts: str, limit: int = 100,
+                       filters: ItemFilter | None = None) -> list[KeywordHit]:
+        """BM25 search over file names and part text; best first.
+
+        ``fts`` is an FTS5 query (build one from user text with ``fts_query``). An empty
+        query returns nothing; a malformed one raises ValueError.
+        """
+        if not fts.strip():
+            return []
+        cond, args = (filters or ItemFilter()).sql("i")
+        try:
+            rows = self.conn.execute(
+                "SELECT p.id, p.item_id, bm25(parts_fts) AS s FROM parts_fts "
+                "JOIN parts p ON p.id = parts_fts.rowid JOIN items i ON i.id = p.item_id "
+                f"WHERE parts_fts MATCH ? AND {cond} ORDER BY s, p.id LIMIT ?",
+                [fts, *args, limit],
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise ValueError(f"bad keyword query {fts!r}: {exc}") from exc
+        return [KeywordHit(part_id=r[0], item_id=r[1], score=-float(r[2])) for r in rows]
+
+    def load_vectors(self, space: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """All of a space's vectors as (ids int64, float32 matrix, generation), one snapshot."""
+        with self.read() as conn:
+            gen = self.generation(space, conn)
+            rows = conn.execute(
+                "SELECT part_id, vec FROM vectors WHERE space=? ORDER BY part_id", (space,)
+            ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32), gen
+        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
+        return ids, mat.reshape(len(rows), -1).astype(np.float32), gen
+
+    # -- health --------------------------------------------------------------------------
+    def counts(self) -> dict[str, object]:
+        """Items per type, parts per kind, vectors per space, file rows per status."""
+        c = self.conn
+        return {
+            "items": dict(c.execute("SELECT type, COUNT(*) FROM items GROUP BY type").fetchall()),
+            "parts": dict(c.execute("SELECT kind, COUNT(*) FROM parts GROUP BY kind").fetchall()),
+            "vectors": dict(
+                c.execute("SELECT space, COUNT(*) FROM vectors GROUP BY space").fetchall()
+            ),
+            "files": dict(
+                c.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall()
+            ),
+        }
+
+    def integrity_check(self) -> list[str]:
+        """Problems found (empty list: healthy): SQLite's own check, FKs, FTS, file parts."""
+        c = self.conn
+        problems = [r[0] for r in c.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"foreign key: {r}" for r in c.execute("PRAGMA foreign_key_check")]
+        try:
+            c.execute("INSERT INTO parts_fts(parts_fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"fts: {exc}")
+        n = c.execute(
+            "SELECT COUNT(*) FROM parts p LEFT JOIN parts_fts f ON f.rowid = p.id "
+            "WHERE f.rowid IS NULL").fetchone()[0]
+        if n:
+            problems.append(f"{n} parts have no keyword row")
+        n = c.execute(
+            "SELECT COUNT(*) FROM items i WHERE NOT EXISTS "
+            "(SELECT 1 FROM parts p WHERE p.item_id=i.id AND p.kind='file')").fetchone()[0]
+        if n:
+            problems.append(f"{n} items have no file part")
+        return problems
+
+    def repair_keywords(self) -> None:
+        """Rebuild the FTS rows from parts and file names (after an integrity problem)."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM parts_fts")
+            conn.execute("INSERT INTO parts_fts(rowid, name, text) "
+                         "SELECT id, '', COALESCE(text, '') FROM parts")
+            for (item_id,) in conn.execute("SELECT id FROM items").fetchall():
+                self.refresh_names(conn, item_id)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (``BEGIN ... END;``) whole."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,304 @@
+"""Vector indexes: one FAISS ``IndexIDMap2`` per space, whose ids are ``parts.id``.
+
+The catalog's ``vectors`` table (float16) is the source of truth; a ``<space>.faiss`` file is a
+cache that makes start-up fast. Consequences:
+
+- The index holds exactly the float16-rounded vectors the catalog stores, so rebuilding from
+  the catalog reproduces it bit for bit (a resumed run and a clean build rank identically).
+- Each file records the catalog *generation* of its space (``meta: space.<name>.generation``,
+  bumped by every commit that changes that space). ``VectorIndex.open`` compares the two and
+  rebuilds from the catalog when they differ: after ``kill -9`` between a commit and a save,
+  or when the file is missing or corrupt.
+- Saving writes a temp file in the same directory, fsyncs it, ``os.replace``-s it over the old
+  file and fsyncs the directory: a reader sees the old index or the new one, never a torn one.
+- Readers call ``reload_if_changed()`` before searching to pick up a file an indexing run
+  replaced. Between saves the file can lag the catalog (ids may be missing or already
+  deleted); callers resolve ids through ``Catalog.parts_for`` and skip unknown ones.
+
+File format: ``MAGIC``, a 4-byte little-endian header length, a JSON header
+(space, dim, generation, ntotal, kind), then ``faiss.serialize_index`` bytes. One file, so
+the generation and the vectors can never be out of step with each other.
+
+Scores are inner products of L2-normalised vectors (cosine similarity), higher is better.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import faiss
+import numpy as np
+
+if TYPE_CHECKING:
+    from retrieval.catalog import Catalog
+
+MAGIC = b"XMODALVI1\n"
+
+
+def index_kind(expected_size: int) -> str:
+    """The FAISS structure for a collection of this size: the one place that chooses.
+
+    Exact ``Flat`` inner product for now; approximate structures (HNSW, IVF-PQ) go here once
+    their recall/latency trade-off is measured.
+    """
+    return "Flat"
+
+
+def make_index(dim: int, expected_size: int = 0) -> faiss.IndexIDMap2:
+    """An empty id-mapped inner-product index of the kind ``index_kind`` picks."""
+    kind = index_kind(expected_size)
+    base = faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
+    return faiss.IndexIDMap2(base)
+
+
+def index_path(data_dir: Path, space: str) -> Path:
+    return Path(data_dir) / f"{space}.faiss"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
+    """Round to float16 (what the catalog stores) and back, as a C-contiguous float32 matrix."""
+    arr = np.asarray(vecs, dtype=np.float16).astype(np.float32)
+    arr = arr.reshape(-1, dim)
+    return np.ascontiguousarray(arr)
+
+
+class VectorIndex:
+    """A space's vectors in FAISS, keyed by part id; thread-safe for search vs add/reload."""
+
+    def __init__(self, space: str, dim: int, *, path: Path | None = None,
+                 generation: int = 0, index: faiss.Index | None = None) -> None:
+        self.space = space
+        self.dim = int(dim)
+        self.path = path
+        self.generation = generation
+        self._index = index if index is not None else make_index(self.dim)
+        self._lock = threading.RLock()
+        self._stat: tuple[int, int, int] | None = None
+
+    # -- content --------------------------------------------------------------------------
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return index_kind(self.ntotal)
+
+    def ids(self) -> np.ndarray:
+        """All ids in the index (int64, sorted)."""
+        with self._lock:
+            n = self._index.ntotal
+            if n == 0:
+                return np.zeros(0, dtype=np.int64)
+            ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return np.sort(ids)
+
+    def add(self, ids: Sequence[int] | np.ndarray, vecs: np.ndarray) -> None:
+        """Add vectors; an id already present is replaced (remove first, then add)."""
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        if ids_arr.size == 0:
+            return
+        mat = _as_f32(vecs, self.dim)
+        if mat.shape[0] != ids_arr.size:
+            raise ValueError(f"{ids_arr.size} ids for {mat.shape[0]} vectors")
+        with self._lock:
+            self._index.remove_ids(faiss.IDSelectorBatch(ids_arr))
+            self._index.add_with_ids(mat, ids_arr)
+
+    def remove(self, ids: Sequence[int] | np.ndarray) -> int:
+        """Remove ids (unknown ones are ignored); returns how many were removed."""
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        if ids_arr.size == 0:
+            return 0
+        with self._lock:
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` per query row: (scores float32 (nq, k), ids int64 (nq, k)).
+
+        Missing slots (fewer than ``k`` vectors) have id -1; drop them. Queries must be
+        L2-normalised vectors of this space's dimension.
+        """
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        with self._lock:
+            if self._index.ntotal == 0 or k <= 0:
+                nq = q.shape[0]
+                return (np.zeros((nq, 0), dtype=np.float32), np.zeros((nq, 0), dtype=np.int64))
+            scores, ids = self._index.search(q, min(k, self._index.ntotal))
+        return scores, ids
+
+    def search_one(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Convenience: one query vector → [(part id, score)], best first, no -1 padding."""
+        scores, ids = self.search(np.asarray(query).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def reconstruct(self, part_id: int) -> np.ndarray:
+        """The stored vector of one id (KeyError when absent): 'more like this' queries."""
+        with self._lock:
+            try:
+                return self._index.reconstruct(int(part_id))
+            except RuntimeError as exc:
+                raise KeyError(part_id) from exc
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: Path | None = None) -> Path:
+        """Write atomically (temp file, fsync, rename, fsync dir); return the path."""
+        path = Path(path or self.path or "")
+        if not path.name:
+            raise ValueError("no path to save the index to")
+        with self._lock:
+            blob = faiss.serialize_index(self._index).tobytes()
+            header = json.dumps({
+                "space": self.space, "dim": self.dim, "generation": self.generation,
+                "ntotal": int(self._index.ntotal), "kind": self.kind,
+            }).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(MAGIC + struct.pack("<I", len(header)) + header)
+                fh.write(blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        _fsync_dir(path.parent)
+        self.path = path
+        self._stat = _stat_key(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> VectorIndex:
+        """Read a file written by ``save``; ValueError when it is not a valid index file."""
+        path = Path(path)
+        stat = _stat_key(path)
+        data = path.read_bytes()
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+            raise ValueError(f"{path} is not an xmodal vector index")
+        (hlen,) = struct.unpack_from("<I", data, len(MAGIC))
+        start = len(MAGIC) + 4
+        try:
+            header = json.loads(data[start:start + hlen])
+            index = faiss.deserialize_index(np.frombuffer(data[start + hlen:], dtype=np.uint8))
+        except Exception as exc:  # json or faiss: a damaged file, whatever the detail
+            raise ValueError(f"{path} is damaged: {exc}") from exc
+        if index.ntotal != header["ntotal"] or index.d != header["dim"]:
+            raise ValueError(f"{path} is damaged: header and index disagree")
+        out = cls(header["space"], header["dim"], path=path,
+                  generation=int(header["generation"]), index=index)
+        out._stat = stat
+        return out
+
+    @classmethod
+    def rebuild(cls, catalog: Catalog, space: str, dim: int | None = None,
+                path: Path | None = None) -> VectorIndex:
+        """Build from the catalog's stored vectors (one consistent snapshot)."""
+        ids, mat, gen = catalog.load_vectors(space)
+        if dim is None:
+            model = catalog.space_model(space)
+            dim = model[1] if model else (mat.shape[1] if mat.size else 0)
+        if not dim:
+            raise ValueError(f"space {space!r} has no dimension yet")
+        index = make_index(dim, len(ids))
+        if len(ids):
+            index.add_with_ids(_as_f32(mat, dim), ids)
+        return cls(space, dim, path=path, generation=gen, index=index)
+
+    @classmethod
+    def open(cls, catalog: Catalog, data_dir: Path, space: str, *,
+             save: bool = False) -> VectorIndex | None:
+        """The space's index, consistent with the catalog; None when the space is empty.
+
+        Loads ``<space>.faiss`` when its generation, dimension and size agree with the
+        catalog, otherwise rebuilds it from stored vectors (and writes it when ``save``; only
+        the process holding the indexing lock should save).
+        """
+        path = index_path(data_dir, space)
+        model = catalog.space_model(space)
+        with catalog.read() as conn:
+            gen = catalog.generation(space, conn)
+            count = conn.execute(
+                "SELECT COUNT(*) FROM vectors WHERE space=?", (space,)).fetchone()[0]
+        if model is None and count == 0:
+            return None
+        try:
+            idx = cls.load(path)
+            if (idx.generation == gen and idx.ntotal == count
+                    and (model is None or idx.dim == model[1])):
+                return idx
+        except (OSError, ValueError):
+            pass
+        idx = cls.rebuild(catalog, space, model[1] if model else None, path=path)
+        if save:
+            idx.save(path)
+        return idx
+
+    def agrees_with(self, catalog: Catalog) -> bool:
+        """Same generation and the same id set as the catalog (the thorough check)."""
+        with catalog.read() as conn:
+            gen = catalog.generation(self.space, conn)
+            rows = conn.execute("SELECT part_id FROM vectors WHERE space=? ORDER BY part_id",
+                                (self.space,)).fetchall()
+        want = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return gen == self.generation and np.array_equal(want, self.ids())
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the file on disk when an indexing run replaced it; True if reloaded."""
+        if self.path is None:
+            return False
+        try:
+            stat = _stat_key(self.path)
+        except OSError:
+            return False
+        if stat == self._stat:
+            return False
+        try:
+            fresh = VectorIndex.load(self.path)
+        except (OSError, ValueError):
+            return False
+        with self._lock:
+            self._index, self.dim = fresh._index, fresh.dim
+            self.generation, self._stat = fresh.generation, fresh._stat
+        return True
+
+
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def remove_stale_temps(data_dir: Path) -> int:
+    """Delete temp files a killed save left behind (``.<space>.faiss.*.tmp``)."""
+    n = 0
+    for tmp in Path(data_dir).glob(".*.faiss.*.tmp"):
+        try:
+            tmp.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n

@@ -1,0 +1,138 @@
+"""Vector indexes: ids are part ids, atomic saves, staleness detection and rebuild."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.catalog import Catalog
+from retrieval.vectors import VectorIndex, index_path, remove_stale_temps
+
+
+def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _fill(cat: Catalog, n: int, dim: int = 8) -> list[int]:
+    vecs = _unit(n, dim)
+    with cat.write() as conn:
+        item = cat.insert_item(conn, content_hash="h", type="text")
+        ids = [cat.insert_part(conn, item, "chunk", i, text=f"t{i}") for i in range(n)]
+        cat.put_vectors(conn, "text", ids, vecs)
+        cat.set_meta("space.text.model", "m", conn)
+        cat.set_meta("space.text.dim", str(dim), conn)
+        cat.bump_generation(conn, "text")
+    return ids
+
+
+def test_search_add_remove_replace() -> None:
+    x = _unit(6, 8)
+    idx = VectorIndex("text", 8)
+    idx.add([10, 11, 12, 13, 14, 15], x)
+    assert idx.search_one(x[3], 1)[0][0] == 13
+    assert idx.remove([13, 99]) == 1
+    assert 13 not in idx.ids()
+    idx.add([10], x[5])  # replacing keeps one vector per id
+    assert idx.ntotal == 5
+    scores, ids = idx.search(x[:2], 100)
+    assert ids.shape == (2, 5) and (ids >= 0).all()
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    assert VectorIndex("text", 8).search(x[:1], 5)[1].shape == (1, 0)
+
+
+def test_save_load_roundtrip_and_reload(tmp_path: Path) -> None:
+    x = _unit(4, 8)
+    idx = VectorIndex("clip", 8, generation=7)
+    idx.add([1, 2, 3, 4], x)
+    path = idx.save(tmp_path / "clip.faiss")
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+    reader = VectorIndex.load(path)
+    assert reader.generation == 7 and reader.ids().tolist() == [1, 2, 3, 4]
+    assert reader.search_one(x[2], 1)[0][0] == 3
+    idx.add([5], _unit(1, 8, 3))
+    idx.generation = 8
+    idx.save()
+    assert reader.reload_if_changed() and reader.ntotal == 5 and reader.generation == 8
+    assert not reader.reload_if_changed()
+
+
+def test_damaged_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "text.faiss"
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError):
+        VectorIndex.load(path)
+    idx = VectorIndex("text", 8)
+    idx.add([1], _unit(1, 8))
+    idx.save(path)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError):
+        VectorIndex.load(path)
+
+
+def test_open_rebuilds_stale_missing_or_damaged(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    ids = _fill(cat, 20)
+    idx = VectorIndex.open(cat, tmp_path, "text", save=True)
+    assert idx is not None and idx.ids().tolist() == ids and idx.agrees_with(cat)
+    saved = index_path(tmp_path, "text").stat().st_mtime_ns
+    # A commit after the save (the kill -9 case): the file is stale and gets rebuilt.
+    with cat.write() as conn:
+        cat.delete_item(conn, 1)
+    again = VectorIndex.open(cat, tmp_path, "text", save=True)
+    assert again is not None and again.ntotal == 0 and again.agrees_with(cat)
+    assert index_path(tmp_path, "text").stat().st_mtime_ns != saved
+    index_path(tmp_path, "text").write_bytes(b"junk")
+    assert VectorIndex.open(cat, tmp_path, "text").agrees_with(cat)
+    assert VectorIndex.open(cat, tmp_path, "clip") is None
+    cat.close()
+
+
+def test_rebuild_is_bit_identical_to_incremental(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    ids = _fill(cat, 10)
+    _, mat, _ = cat.load_vectors("text")
+    live = VectorIndex("text", 8)
+    live.add(ids, _unit(10, 8))  # the encoder's float32 output
+    rebuilt = VectorIndex.rebuild(cat, "text")
+    q = _unit(3, 8, seed=5)
+    assert np.array_equal(live.search(q, 5)[0], rebuilt.search(q, 5)[0])
+    assert np.array_equal(live.search(q, 5)[1], rebuilt.search(q, 5)[1])
+    cat.close()
+
+
+def test_concurrent_reader_never_sees_torn_file(tmp_path: Path) -> None:
+    writer = VectorIndex("text", 8)
+    path = tmp_path / "text.faiss"
+    writer.save(path)
+    reader = VectorIndex.load(path)
+    stop = threading.Event()
+    errors: list[Exception] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                reader.reload_if_changed()
+                reader.search(_unit(1, 8), 3)
+            except Exception as exc:  # noqa: BLE001 - any failure is the bug we look for
+                errors.append(exc)
+
+    t = threading.Thread(target=read)
+    t.start()
+    for i in range(30):
+        writer.add(range(i * 10, i * 10 + 10), _unit(10, 8, seed=i))
+        writer.generation = i
+        writer.save()
+    stop.set()
+    t.join()
+    assert errors == []
+    reader.reload_if_changed()
+    assert reader.ntotal == 300
+
+
+def test_remove_stale_temps(tmp_path: Path) -> None:
+    (tmp_path / ".text.faiss.abc.tmp").write_bytes(b"x")
+    assert remove_stale_temps(tmp_path) == 1
