@@ -1,0 +1,239 @@
+"""``xmodal search`` and ``xmodal eval``: thin wrappers that turn options into one engine call."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from retrieval.config import Settings
+from retrieval.errors import XmodalError
+from retrieval.results import Query, Result, SearchResponse
+
+SPACE_NAMES = ("text", "clip", "keyword")
+
+
+def _timestamp(value: str | None) -> float | None:
+    """Unix seconds from ``1700000000`` or an ISO date/time such as ``2024-05-01``."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is neither unix seconds nor an ISO date") from exc
+
+
+def _weights(pairs: tuple[str, ...]) -> dict[str, float] | None:
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: use SPACE=WEIGHT, e.g. keyword=2")
+    return out or None
+
+
+def response_json(response: SearchResponse) -> dict[str, Any]:
+    """The documented ``--json`` shape: the query echo and one object per result."""
+    return {
+        "query": {"text": response.query.text, "transcript": response.query.transcript},
+        "results": [
+            {
+                "id": r.id,
+                "path": r.path,
+                "type": r.type,
+                "score": r.score,
+                "match": {"text": r.match.text, "start": r.match.start, "end": r.match.end},
+                "scores": {
+                    name: {"rank": s.rank, "score": s.score} for name, s in r.scores.items()
+                },
+            }
+            for r in response.results
+        ],
+    }
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
+def _match_cell(r: Result) -> str:
+    text = " ".join((r.match.text or "").split())
+    if len(text) > 80:
+        text = text[:77] + "..."
+    if r.match.start is not None and r.match.end is not None:
+        return f"[{_clock(r.match.start)}-{_clock(r.match.end)}] {text}".strip()
+    return text
+
+
+def _table(response: SearchResponse, offset: int) -> Table:
+    title = None
+    if response.query.transcript:
+        title = f"heard: {response.query.transcript!r}"
+    table = Table(title=title, show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("type")
+    table.add_column("path", overflow="fold")
+    table.add_column("match", overflow="fold")
+    table.add_column("score", justify="right")
+    for n, r in enumerate(response.results, start=offset + 1):
+        table.add_row(str(n), r.type, r.path, _match_cell(r), f"{r.score:.4f}")
+    return table
+
+
+@click.command()
+@click.argument("query", required=False)
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Search with a picture (alone, or with QUERY: 'like this, but ...').",
+)
+@click.option(
+    "--audio",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Search with a spoken question (transcribed, then searched as text).",
+)
+@click.option(
+    "--type",
+    "types",
+    type=click.Choice(["image", "audio", "text"]),
+    multiple=True,
+    help="Only this type of result (repeatable).",
+)
+@click.option("--path", "path_glob", help="Only paths matching this glob, or starting so.")
+@click.option("--after", help="Only files modified after this (ISO date or unix seconds).")
+@click.option("--before", help="Only files modified before this (ISO date or unix seconds).")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 200))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--fusion",
+    type=click.Choice(["rrf", "score"]),
+    default="rrf",
+    show_default=True,
+    help="Reciprocal rank fusion, or weighted min-max normalised scores.",
+)
+@click.option(
+    "--weight",
+    "weights",
+    multiple=True,
+    metavar="SPACE=W",
+    help="Weight of a space (text, clip, keyword; image weighs the picture).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def search(
+    settings: Settings,
+    query: str | None,
+    image: Path | None,
+    audio: Path | None,
+    types: tuple[str, ...],
+    path_glob: str | None,
+    after: str | None,
+    before: str | None,
+    limit: int,
+    offset: int,
+    fusion: str,
+    weights: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Search the collection with text, a picture, a spoken question, or text plus picture."""
+    if not (query and query.strip()) and image is None and audio is None:
+        raise click.UsageError("give a QUERY, --image FILE or --audio FILE")
+    q = Query(
+        text=query,
+        image=image.read_bytes() if image else None,
+        audio=audio.read_bytes() if audio else None,
+        types=list(types) or None,  # type: ignore[arg-type]
+        path_glob=path_glob,
+        modified_after=_timestamp(after),
+        modified_before=_timestamp(before),
+        weights=_weights(weights),
+        fusion=fusion,  # type: ignore[arg-type]
+        limit=limit,
+        offset=offset,
+    )
+    from retrieval.engine import Engine  # late: pulls in the model libraries
+
+    engine = Engine(settings)
+    try:
+        response = engine.search(q)
+    except (ValueError, XmodalError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.close()
+    if as_json:
+        click.echo(json.dumps(response_json(response), ensure_ascii=False))
+        return
+    console = Console()
+    if not response.results:
+        console.print("no results")
+        return
+    console.print(_table(response, offset))
+    counts = ", ".join(f"{n} {t}" for t, n in sorted(response.counts.items()))
+    console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")
+
+
+@click.command("eval")
+@click.argument("qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True)
+@click.option(
+    "--space",
+    "spaces",
+    type=click.Choice(SPACE_NAMES),
+    multiple=True,
+    help="Measure only these spaces (repeatable); default: all, fused.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def eval_command(
+    settings: Settings, qrels: Path, fusion: str, spaces: tuple[str, ...], as_json: bool
+) -> None:
+    """Measure Recall@1/5/10, MRR@10 and nDCG@10 (per kind and overall) on a qrels file."""
+    from retrieval.engine import Engine
+    from retrieval.evaluation import load_qrels, run_qrels
+
+    try:
+        lines = load_qrels(qrels)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    weights = {s: (1.0 if s in spaces else 0.0) for s in SPACE_NAMES} if spaces else None
+    engine = Engine(settings)
+    try:
+        report = run_qrels(engine, lines, fusion=fusion, weights=weights)
+    except (ValueError, XmodalError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    table = Table(title=f"{qrels.name}: {report.overall.queries} queries")
+    for col in ("kind", "queries", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    rows = [*sorted(report.kinds.items()), ("overall", report.overall)]
+    for kind, m in rows:
+        table.add_row(
+            kind,
+            str(m.queries),
+            *(f"{v:.3f}" for v in (m.recall[1], m.recall[5], m.recall[10], m.mrr10, m.ndcg10)),
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"latency p50 {report.latency_p50 * 1000:.0f} ms, p95 {report.latency_p95 * 1000:.0f} ms"
+    )
+    if report.unknown_relevant:
+        console.print(f"[yellow]not indexed: {', '.join(report.unknown_relevant)}[/yellow]")

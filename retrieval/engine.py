@@ -1,0 +1,417 @@
+"""The search engine: the one object the CLI and the web app call.
+
+A query is embedded in every space its modality reaches (text → MiniLM ``text`` space, CLIP
+text tower against ``clip`` and FTS5 ``keyword``; image → CLIP image tower against ``clip``;
+audio → Whisper transcript → searched as text; text plus image → both, the two CLIP vectors
+added so "this photo, but at night" is one direction in CLIP space). Each space returns its
+best parts, the fusion ranker turns them into one ranking of items, and the page asked for is
+dressed with paths and the best-matching part.
+
+Paging is stable because every space is searched to a *fixed* depth (a multiple of
+``CANDIDATES`` that does not move between neighbouring pages) and fusion breaks ties by item
+id, so page 2 is the continuation of exactly the ranking page 1 came from.
+
+Threads: the catalog gives each thread its own SQLite connection; FAISS searches take the
+index's lock; each model is called under its own lock, since encoders are not promised to be
+re-entrant.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrieval.catalog import Catalog, ItemFilter, fts_query
+from retrieval.config import Settings
+from retrieval.errors import MediaError, XmodalError
+from retrieval.fusion import Fused, Hit, fuse
+from retrieval.results import (
+    IndexReport,
+    ItemDetail,
+    Match,
+    Part,
+    Query,
+    QueryEcho,
+    Result,
+    SearchResponse,
+)
+from retrieval.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from retrieval.encoders import Encoders
+
+log = logging.getLogger(__name__)
+
+SPACES = ("text", "clip", "keyword")
+VECTOR_SPACES = ("text", "clip")
+CANDIDATES = 200  # items each space contributes to fusion, per block of pages
+MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
+
+
+def _normalise(vec: np.ndarray) -> np.ndarray:
+    v = np.asarray(vec, dtype=np.float32).reshape(-1)
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+class Engine:
+    """Search, "more like this", item details and ingestion over one data directory."""
+
+    def __init__(self, settings: Settings, encoders: Encoders | None = None) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.catalog = Catalog(self.data_dir / "catalog.sqlite")
+        self._encoders = encoders
+        self._lock = threading.Lock()
+        self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
+        self._indexes: dict[str, VectorIndex] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def encoders(self) -> Encoders:
+        """The models, created on first use so an engine that only reads details is cheap."""
+        with self._lock:
+            if self._encoders is None:
+                from retrieval.encoders import Encoders
+
+                self._encoders = Encoders(self.settings)
+            return self._encoders
+
+    def _index(self, space: str) -> VectorIndex | None:
+        """The space's FAISS index, reloaded when an indexing run has replaced its file."""
+        with self._lock:
+            idx = self._indexes.get(space)
+            if idx is None:
+                idx = VectorIndex.open(self.catalog, self.data_dir, space)
+                if idx is None:
+                    return None
+                self._indexes[space] = idx
+                return idx
+        if idx.reload_if_changed():
+            log.info("reloaded the %s index (generation %d)", space, idx.generation)
+        return idx
+
+    def _space_ok(self, space: str, name: str, dim: int) -> bool:
+        """Whether the query encoder matches the model the space was built with."""
+        stored = self.catalog.space_model(space)
+        if stored is None:
+            return False
+        if stored[1] != dim or stored[0] != name:
+            log.warning(
+                "space %s was built with %s (%d-d) but the query model is %s (%d-d); "
+                "skipping it until the collection is re-embedded",
+                *(space, stored[0], stored[1], name, dim),
+            )
+            return False
+        return True
+
+    # -- search ---------------------------------------------------------------------------
+    def search(self, query: Query) -> SearchResponse:
+        """Run ``query`` in every space it reaches and return one fused page of items.
+
+        ValueError for an empty query or unknown weight names; MediaError for an upload
+        that cannot be decoded (or audio with no speech in it).
+        """
+        t0 = time.perf_counter()
+        text = (query.text or "").strip()
+        if not text and query.image is None and query.audio is None:
+            raise ValueError("empty query: give text, an image or audio")
+        weights = self._weights(query.weights)
+        transcript = self._transcribe(query.audio) if query.audio is not None else None
+        words = " ".join(x for x in (text, transcript) if x)
+        image_vec = self._image_vector(query.image) if query.image is not None else None
+        if not words and image_vec is None:
+            if query.image is not None:
+                raise XmodalError("image queries need the CLIP model, which is unavailable")
+            raise MediaError("no speech was heard in the audio query")
+
+        filters = ItemFilter(
+            types=tuple(query.types) if query.types else None,
+            path_glob=query.path_glob or None,
+            modified_after=query.modified_after,
+            modified_before=query.modified_before,
+        )
+        depth = CANDIDATES * math.ceil((query.offset + query.limit) / CANDIDATES)
+        allowed = None if filters.empty else self.catalog.item_ids(filters)
+        lists: dict[str, list[Hit]] = {}
+        enc = self.encoders
+        if words and weights["text"] > 0 and enc.text is not None:
+            if self._space_ok("text", enc.text.name, enc.text.dim):
+                with self._model_locks["text"]:
+                    vec = enc.text.encode([words])[0]
+                lists["text"] = self._vector_hits("text", vec, depth, allowed)
+        if weights["clip"] > 0 and enc.clip is not None:
+            clip_vec = self._clip_query(words, image_vec, weights.get("image", 1.0))
+            if clip_vec is not None and self._space_ok("clip", enc.clip.name, enc.clip.dim):
+                lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
+        if words and weights["keyword"] > 0:
+            lists["keyword"] = self._keyword_hits(words, depth, filters)
+        fused = fuse(lists, method=query.fusion, weights=weights)
+        echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
+        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
+
+    def _weights(self, given: dict[str, float] | None) -> dict[str, float]:
+        """Per-space weights (default 1); ``image`` weighs the picture against the text in CLIP."""
+        out = {space: 1.0 for space in SPACES}
+        for key, value in (given or {}).items():
+            if key not in (*SPACES, "image"):
+                raise ValueError(f"unknown weight {key!r}; use text, clip, keyword or image")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"weight {key!r} must be a finite number >= 0")
+            out[key] = float(value)
+        return out
+
+    def _transcribe(self, audio: bytes) -> str:
+        """Whisper's transcript of an uploaded recording (written to a temp file first)."""
+        if not audio:
+            raise MediaError("the audio upload is empty")
+        speech = self.encoders.speech
+        if speech is None:
+            raise XmodalError("spoken queries need the speech model, which is unavailable")
+        fd, tmp = tempfile.mkstemp(prefix="xmodal-query-", suffix=".audio")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(audio)
+            with self._model_locks["speech"]:
+                try:
+                    transcript = speech.transcribe(Path(tmp))
+                except XmodalError:
+                    raise
+                except Exception as exc:  # a decoder's own error: the upload is bad
+                    raise MediaError(f"cannot decode the audio query: {exc}") from exc
+        finally:
+            os.unlink(tmp)
+        return transcript.text.strip()
+
+    def _image_vector(self, data: bytes) -> np.ndarray | None:
+        """The CLIP image embedding of an uploaded picture (None when CLIP is unavailable)."""
+        from retrieval.media import load_image
+
+        image = load_image(data, self.settings.max_image_pixels)  # MediaError if undecodable
+        clip = self.encoders.clip
+        if clip is None:
+            return None
+        with self._model_locks["clip"]:
+            return _normalise(clip.encode_images([image])[0])
+
+    def _clip_query(
+        self, words: str, image_vec: np.ndarray | None, w_image: float
+    ) -> np.ndarray | None:
+        """One CLIP vector: the image's, the text's, or their weighted, renormalised sum."""
+        clip = self.encoders.clip
+        text_vec = None
+        if words and clip is not None:
+            with self._model_locks["clip"]:
+                text_vec = _normalise(clip.encode_texts([words])[0])
+        if image_vec is None:
+            return text_vec
+        if text_vec is None:
+            return image_vec
+        return _normalise(w_image * image_vec + text_vec)
+
+    def _vector_hits(
+        self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
+    ) -> list[Hit]:
+        """The parts of the ``depth`` best items (passing the filter) nearest to ``vec``.
+
+        Searches ever deeper until ``depth`` distinct allowed items are found or the index is
+        exhausted; the answer is cut at exactly ``depth`` items, so it does not depend on how
+        far the search had to go.
+        """
+        idx = self._index(space)
+        if idx is None or idx.ntotal == 0:
+            return []
+        k = min(idx.ntotal, max(2 * depth, 64))
+        while True:
+            pairs = idx.search_one(_normalise(vec), k)
+            parts = self.catalog.parts_for(pid for pid, _ in pairs)
+            hits: list[Hit] = []
+            items: set[int] = set()
+            for pid, score in pairs:
+                part = parts.get(pid)
+                if part is None or (allowed is not None and part.item_id not in allowed):
+                    continue
+                if part.item_id not in items:
+                    if len(items) == depth:
+                        break
+                    items.add(part.item_id)
+                hits.append(Hit(item_id=part.item_id, part_id=pid, score=score))
+            if len(items) >= depth or k >= idx.ntotal:
+                return hits
+            k = min(idx.ntotal, k * 4)
+
+    def _keyword_hits(self, words: str, depth: int, filters: ItemFilter) -> list[Hit]:
+        """BM25 over names and part text; user words are quoted so they are never syntax."""
+        fts = fts_query(words)
+        try:
+            found = self.catalog.keyword_search(fts, limit=depth * 4, filters=filters)
+        except ValueError as exc:  # should not happen with quoted words; never fail a search
+            log.warning("keyword search skipped: %s", exc)
+            return []
+        return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score) for h in found]
+
+    def _respond(
+        self,
+        fused: list[Fused],
+        offset: int,
+        limit: int,
+        echo: QueryEcho,
+        path_glob: str | None,
+        t0: float,
+    ) -> SearchResponse:
+        """Drop items with no indexed path left, count per type, and dress one page."""
+        shown = self._item_paths([f.item_id for f in fused], path_glob)
+        fused = [f for f in fused if f.item_id in shown]
+        counts: dict[str, int] = {}
+        for f in fused:
+            t = shown[f.item_id][0]
+            counts[t] = counts.get(t, 0) + 1
+        page = fused[offset : offset + limit]
+        parts = self.catalog.parts_for(f.part_id for f in page)
+        results = []
+        for f in page:
+            item_type, path = shown[f.item_id]
+            part = parts.get(f.part_id)
+            match = (
+                Match(kind=part.kind, text=part.text, start=part.start, end=part.end)
+                if part is not None
+                else Match(kind="file")
+            )
+            results.append(
+                Result(
+                    id=f.item_id,
+                    path=path,
+                    type=item_type,  # type: ignore[arg-type]
+                    score=f.score,
+                    match=match,
+                    scores=f.space_scores(),
+                )
+            )
+        return SearchResponse(
+            query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0
+        )
+
+    def _item_paths(self, ids: list[int], path_glob: str | None) -> dict[int, tuple[str, str]]:
+        """item id → (type, the path to show): the first indexed path (passing the glob)."""
+        out: dict[int, tuple[str, str]] = {}
+        cond = " AND xm_path_match(f.path, ?)" if path_glob else ""
+        conn = self.catalog.conn
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            args: list[object] = [path_glob] if path_glob else []
+            rows = conn.execute(
+                "SELECT i.id, i.type, (SELECT MIN(f.path) FROM files f WHERE f.item_id = i.id "
+                f"AND f.status = 'ok'{cond}) FROM items i WHERE i.id IN ({marks})",
+                [*args, *chunk],
+            ).fetchall()
+            out.update({r[0]: (r[1], r[2]) for r in rows if r[2] is not None})
+        return out
+
+    # -- more like this -------------------------------------------------------------------
+    def similar(self, item_id: int, limit: int = 20, offset: int = 0) -> SearchResponse:
+        """Items nearest to this one in each vector space, fused; the item itself left out.
+
+        The query is the item's own stored vectors: an image's CLIP image vector; for text and
+        speech, the normalised mean of their parts' vectors in each space.
+        """
+        t0 = time.perf_counter()
+        item = self.catalog.item(item_id)
+        if item is None:
+            raise KeyError(item_id)
+        depth = CANDIDATES * math.ceil((offset + limit) / CANDIDATES)
+        lists: dict[str, list[Hit]] = {}
+        for space in VECTOR_SPACES:
+            vec = self._item_vector(item_id, item.type, space)
+            if vec is None:
+                continue
+            hits = self._vector_hits(space, vec, depth + 1, None)
+            lists[space] = [h for h in hits if h.item_id != item_id]
+        fused = fuse(lists)
+        return self._respond(fused, offset, limit, QueryEcho(), None, t0)
+
+    def _item_vector(self, item_id: int, item_type: str, space: str) -> np.ndarray | None:
+        kinds = "p.kind = 'file'" if item_type == "image" and space == "clip" else "1"
+        rows = self.catalog.conn.execute(
+            "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
+            f"WHERE p.item_id = ? AND v.space = ? AND {kinds} ORDER BY p.ord LIMIT ?",
+            (item_id, space, MAX_SIMILAR_PARTS),
+        ).fetchall()
+        if not rows:
+            return None
+        mat = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
+        return _normalise(mat.mean(axis=0))
+
+    # -- items ----------------------------------------------------------------------------
+    def item(self, item_id: int) -> ItemDetail:
+        """Everything the catalog knows about one item; KeyError when there is no such item."""
+        row = self.catalog.item(item_id)
+        if row is None:
+            raise KeyError(item_id)
+        parts = [
+            Part(kind=p.kind, text=p.text, start=p.start, end=p.end)
+            for p in self.catalog.parts_of(item_id)
+            if p.kind != "file"
+        ]
+        return ItemDetail(
+            id=row.id,
+            type=row.type,  # type: ignore[arg-type]
+            paths=self.catalog.paths(item_id),
+            size=row.size,
+            width=row.width,
+            height=row.height,
+            duration=row.duration,
+            language=row.language,
+            parts=parts,
+        )
+
+    def item_id_for_path(self, path: Path | str) -> int | None:
+        """The item an indexed path shows (None when it is not indexed or failed)."""
+        row = self.catalog.file(str(Path(path).resolve()))
+        if row is None or row.status != "ok":
+            row = self.catalog.file(str(path))
+        return row.item_id if row is not None and row.status == "ok" else None
+
+    def media_path(self, item_id: int) -> Path:
+        """An indexed path of the item that still exists on disk; KeyError otherwise."""
+        if self.catalog.item(item_id) is None:
+            raise KeyError(item_id)
+        for p in self.catalog.paths(item_id):
+            if Path(p).is_file():
+                return Path(p)
+        raise KeyError(item_id)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per type and kind, and each vector space's model, size and index kind."""
+        out: dict[str, Any] = dict(self.catalog.counts())
+        spaces: dict[str, Any] = {}
+        for space in self.catalog.spaces():
+            model = self.catalog.space_model(space)
+            idx = self._index(space)
+            spaces[space] = {
+                "model": model[0] if model else None,
+                "dim": model[1] if model else None,
+                "vectors": idx.ntotal if idx else 0,
+                "index": idx.kind if idx else None,
+            }
+        out["spaces"] = spaces
+        out["data_dir"] = str(self.data_dir.resolve())
+        return out
+
+    def ingest(self, paths: list[Path]) -> IndexReport:
+        """Index these files now (web uploads); the indexes are reloaded on the next search."""
+        from retrieval.ingest import index_paths
+
+        return index_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
+
+    def close(self) -> None:
+        """Close every SQLite connection the engine opened."""
+        self.catalog.close()

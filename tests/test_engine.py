@@ -1,0 +1,300 @@
+"""The engine's plumbing on a hand-built catalog with tiny fake models (no weights, fast).
+
+The fake text models embed bags of words by hashing, so "river boat" is nearest to a chunk
+sharing those words; the fake transcriber reads the audio bytes as the transcript. That pins
+the engine's own logic: which spaces a query reaches, filters, paging, codes, errors, threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from retrieval.catalog import Catalog
+from retrieval.config import Settings
+from retrieval.engine import Engine
+from retrieval.errors import MediaError
+from retrieval.records import Segment, Transcript
+from retrieval.results import Query
+from retrieval.vectors import VectorIndex, index_path
+
+
+def _bag(text: str, dim: int) -> np.ndarray:
+    v = np.zeros(dim, dtype=np.float32)
+    for w in text.lower().split():
+        v[int(hashlib.md5(w.strip(".,?").encode()).hexdigest(), 16) % dim] += 1.0
+    n = np.linalg.norm(v)
+    return v / n if n else v
+
+
+class FakeText:
+    name, dim = "fake-text", 64
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([_bag(t, self.dim) for t in texts])
+
+
+class FakeClip:
+    name, dim = "fake-clip", 32
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([_bag(t, self.dim) for t in texts])
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """A picture's mean colour spread over three dims: red pictures sit together."""
+        out = np.zeros((len(images), self.dim), dtype=np.float32)
+        for n, im in enumerate(images):
+            out[n, :3] = np.asarray(im, dtype=np.float32).reshape(-1, 3).mean(0) + 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+class FakeSpeech:
+    name = "fake-speech"
+
+    def transcribe(self, path: Path) -> Transcript:
+        text = Path(path).read_bytes().decode("utf-8")  # UnicodeDecodeError = bad upload
+        return Transcript("en", [Segment(0.0, 1.0, text)], 1.0)
+
+
+def fake_encoders(clip: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(
+        text=FakeText(), clip=FakeClip() if clip else None, speech=FakeSpeech(), ocr=None
+    )
+
+
+# (path, type, mtime, parts: [(kind, text, start, end)])
+TALK = [
+    ("segment", "good morning everyone", 0.0, 2.0),
+    ("segment", "a boat on the river", 2.0, 4.5),
+]
+NOTES = [(f"/c/notes/n{i:02d}.txt", "text", 700 + i, f"note {i} common words") for i in range(30)]
+DOCS = [
+    ("/c/docs/boats.txt", "text", 100, [("chunk", "the river boat sails at dawn", None, None)]),
+    ("/c/docs/bread.txt", "text", 200, [("chunk", "bake bread with flour and yeast", None, None)]),
+    ("/c/docs/inv-4471.txt", "text", 300, [("chunk", "invoice INV-4471 total 90 EUR", None, None)]),
+    ("/c/docs/inv-4417.txt", "text", 300, [("chunk", "invoice INV-4417 total 90 EUR", None, None)]),
+    ("/c/docs/inv-7441.txt", "text", 300, [("chunk", "invoice INV-7441 total 90 EUR", None, None)]),
+    ("/c/talks/harbour.wav", "audio", 400, TALK),
+    ("/c/pics/red.png", "image", 500, [("ocr", "SALE river", None, None)]),
+    ("/c/pics/blue.png", "image", 600, []),
+    *((p, t, m, [("chunk", text, None, None)]) for p, t, m, text in NOTES),
+]
+COLOURS = {"/c/pics/red.png": (250, 10, 10), "/c/pics/blue.png": (10, 10, 250)}
+
+
+def build(data: Path, enc: SimpleNamespace) -> dict[str, int]:
+    """Write DOCS into a catalog and FAISS files the way an indexing run would."""
+    cat = Catalog(data / "catalog.sqlite")
+    ids: dict[str, int] = {}
+    with cat.write() as conn:
+        for path, typ, mtime, parts, *_ in DOCS:
+            item = cat.insert_item(conn, content_hash=path, type=typ, mtime=mtime)
+            ids[path] = item
+            cat.set_file(conn, path, item, 1, 1)
+            fpart = cat.insert_part(conn, item, "file", 0)
+            cat.refresh_names(conn, item)
+            if path in COLOURS:
+                img = Image.new("RGB", (8, 8), COLOURS[path])
+                cat.put_vectors(conn, "clip", [fpart], enc.clip.encode_images([img]))
+            for n, (kind, text, start, end) in enumerate(parts):
+                pid = cat.insert_part(conn, item, kind, n, text=text, start=start, end=end)
+                cat.put_vectors(conn, "text", [pid], enc.text.encode([text]))
+                cat.put_vectors(conn, "clip", [pid], enc.clip.encode_texts([text]))
+        for space, model in (("text", enc.text), ("clip", enc.clip)):
+            cat.set_meta(f"space.{space}.model", model.name, conn)
+            cat.set_meta(f"space.{space}.dim", str(model.dim), conn)
+            cat.bump_generation(conn, space)
+    for space in ("text", "clip"):
+        VectorIndex.rebuild(cat, space, path=index_path(data, space)).save()
+    cat.close()
+    return ids
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, dict[str, int]]:
+    data = tmp_path_factory.mktemp("engine-data")
+    enc = fake_encoders()
+    ids = build(data, enc)
+    engine = Engine(Settings(XMODAL_DATA=data), encoders=enc)  # type: ignore[arg-type]
+    yield engine, ids
+    engine.close()
+
+
+def paths(resp) -> list[str]:  # noqa: ANN001
+    return [r.path for r in resp.results]
+
+
+def test_text_query_reaches_every_space_and_keeps_best_part(corpus) -> None:  # noqa: ANN001
+    engine, ids = corpus
+    resp = engine.search(Query(text="boat river", limit=5))
+    by_path = {r.path: r for r in resp.results}
+    talk = by_path["/c/talks/harbour.wav"]
+    assert talk.match.kind == "segment" and talk.match.start == 2.0 and talk.match.end == 4.5
+    assert set(talk.scores) == {"text", "clip", "keyword"}
+    # vector spaces rank every item, so counts cover the whole (small) collection
+    assert resp.counts == {"audio": 1, "image": 2, "text": len(DOCS) - 3}
+    assert resp.query.text == "boat river" and resp.query.transcript is None
+
+
+def test_code_found_exactly_by_keyword(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    resp = engine.search(Query(text="INV-4471"))
+    assert resp.results[0].path == "/c/docs/inv-4471.txt"
+    assert resp.results[0].scores["keyword"].rank == 1
+    kw = [r.path for r in resp.results if "keyword" in r.scores]
+    assert kw == ["/c/docs/inv-4471.txt"]  # not INV-4417 or INV-7441
+
+
+@pytest.mark.parametrize(
+    "text", ['"', "AND", "a OR", "NEAR(x y)", "col:val", "-x", "*", "^", "(((", "INV-4471*"]
+)
+def test_hostile_text_never_breaks_keyword_search(corpus, text: str) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    engine.search(Query(text=text))
+
+
+def test_filters(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    resp = engine.search(Query(text="river boat", types=["image"]))
+    assert paths(resp) == ["/c/pics/red.png", "/c/pics/blue.png"]  # red has the words
+    assert resp.counts == {"image": 2}
+    resp = engine.search(Query(text="river boat invoice", path_glob="/c/docs/"))
+    assert paths(resp) and all(p.startswith("/c/docs/") for p in paths(resp))
+    resp = engine.search(Query(text="river boat invoice", path_glob="*.wav"))
+    assert paths(resp) == ["/c/talks/harbour.wav"]
+    resp = engine.search(Query(text="invoice river", modified_after=350, modified_before=550))
+    assert set(paths(resp)) == {"/c/talks/harbour.wav", "/c/pics/red.png"}
+
+
+def test_paging_is_stable_and_complete(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    full = paths(engine.search(Query(text="note common words river", limit=40)))
+    pages = [
+        paths(engine.search(Query(text="note common words river", limit=7, offset=o)))
+        for o in range(0, 42, 7)
+    ]
+    assert [p for page in pages for p in page] == full
+    assert len(set(full)) == len(full)
+
+
+def test_both_fusion_modes_and_weights(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    score = engine.search(Query(text="INV-4471", fusion="score"))
+    assert score.results[0].path == "/c/docs/inv-4471.txt"
+    only_text = engine.search(Query(text="boat river", weights={"clip": 0, "keyword": 0}))
+    assert all(set(r.scores) == {"text"} for r in only_text.results)
+    with pytest.raises(ValueError):
+        engine.search(Query(text="x", weights={"bogus": 1}))
+
+
+def test_image_query_and_text_plus_image(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (240, 30, 20)).save(buf, "PNG")
+    resp = engine.search(Query(image=buf.getvalue(), limit=3))
+    assert resp.results[0].path == "/c/pics/red.png"
+    assert set(resp.results[0].scores) == {"clip"}
+    assert resp.query.image is True
+    both = engine.search(Query(text="river", image=buf.getvalue()))
+    assert "/c/pics/red.png" in paths(both)
+    with pytest.raises(MediaError):
+        engine.search(Query(image=b"not an image"))
+
+
+def test_audio_query_is_transcribed_and_searched_as_text(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    resp = engine.search(Query(audio=b"INV-4471"))
+    assert resp.query.transcript == "INV-4471"
+    assert resp.results[0].path == "/c/docs/inv-4471.txt"
+    with pytest.raises(MediaError):
+        engine.search(Query(audio=b""))
+    with pytest.raises(MediaError):
+        engine.search(Query(audio=b"\xff\xfe\xfa"))
+
+
+def test_empty_query_and_unknown_ids(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    for q in (Query(), Query(text="   ")):
+        with pytest.raises(ValueError):
+            engine.search(q)
+    for call in (engine.similar, engine.item, engine.media_path):
+        with pytest.raises(KeyError):
+            call(987654)
+
+
+def test_similar_uses_stored_vectors_and_skips_itself(corpus) -> None:  # noqa: ANN001
+    engine, ids = corpus
+    resp = engine.similar(ids["/c/docs/inv-4471.txt"], limit=3)
+    assert "/c/docs/inv-4471.txt" not in paths(resp)
+    assert set(paths(resp)[:2]) == {"/c/docs/inv-4417.txt", "/c/docs/inv-7441.txt"}
+    img = engine.similar(ids["/c/pics/red.png"], limit=40)
+    assert "/c/pics/red.png" not in paths(img)
+
+
+def test_item_detail_and_stats(corpus) -> None:  # noqa: ANN001
+    engine, ids = corpus
+    detail = engine.item(ids["/c/talks/harbour.wav"])
+    assert detail.type == "audio" and detail.paths == ["/c/talks/harbour.wav"]
+    assert [p.start for p in detail.parts] == [0.0, 2.0]
+    stats = engine.stats()
+    assert stats["items"]["image"] == 2
+    assert stats["spaces"]["text"]["dim"] == 64
+    assert engine.item_id_for_path("/c/pics/red.png") == ids["/c/pics/red.png"]
+
+
+def test_concurrent_searches_agree(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    want = paths(engine.search(Query(text="river boat", limit=10)))
+    got: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(10):
+                got.append(paths(engine.search(Query(text="river boat", limit=10))))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(got) == 40 and all(g == want for g in got)
+
+
+def test_replaced_index_file_is_reloaded(tmp_path: Path) -> None:
+    enc = fake_encoders()
+    build(tmp_path, enc)
+    engine = Engine(Settings(XMODAL_DATA=tmp_path), encoders=enc)  # type: ignore[arg-type]
+    try:
+        assert "/c/docs/boats.txt" in paths(engine.search(Query(text="river boat")))
+        # an indexing run removes boats.txt's vectors and saves the text index anew
+        cat = Catalog(tmp_path / "catalog.sqlite")
+        idx = VectorIndex.rebuild(cat, "text", path=index_path(tmp_path, "text"))
+        boats = engine.item_id_for_path("/c/docs/boats.txt")
+        idx.remove([p.id for p in cat.parts_of(boats)])
+        idx.save()
+        cat.close()
+        resp = engine.search(Query(text="sails dawn", weights={"clip": 0, "keyword": 0}))
+        assert "/c/docs/boats.txt" not in paths(resp)
+    finally:
+        engine.close()
+
+
+def test_missing_clip_model_leaves_other_spaces(tmp_path: Path) -> None:
+    build(tmp_path, fake_encoders())
+    engine = Engine(Settings(XMODAL_DATA=tmp_path), encoders=fake_encoders(clip=False))  # type: ignore[arg-type]
+    try:
+        resp = engine.search(Query(text="river boat"))
+        assert resp.results and all("clip" not in r.scores for r in resp.results)
+    finally:
+        engine.close()
