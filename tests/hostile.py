@@ -356,6 +356,12 @@ def build_hostile_folder(root: Path, outside: Path) -> list[Hostile]:
         word="longlinemarker",
     )
     add("2 GB sparse .txt", sparse_file(root / "huge_sparse.txt"), "fail", "over max_text_bytes")
+    add(
+        "2 GB sparse .png",
+        sparse_file(root / "huge_sparse.png", head=png_bytes(6)),
+        "either",
+        "a real PNG, then a 2 GB hole",
+    )
     add("binary named .txt", binary_as_text(root / "program.txt"), "fail", "ELF header, NULs")
     add("latin-1 text", latin1_text(root / "latin1.txt"), "index", "not UTF-8", word="latinmarker")
     # names
