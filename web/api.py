@@ -33,7 +33,7 @@ router = APIRouter()
 
 MAX_QUERY_CHARS = 2000
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids would overflow inside the catalog
-SPACES = ("text", "clip", "keyword")
+SPACES = ("text", "clip", "keyword", "image")  # image: the picture vs the words in CLIP
 TYPES: tuple[ItemType, ...] = ("image", "audio", "text")
 
 ItemId = Annotated[int, Path(ge=0, le=MAX_ID, description="The item's catalog id")]
