@@ -18,6 +18,19 @@ def hub_offline() -> bool:
     )
 
 
+def hub_reachable(url: str | None = None, timeout: float = 3.0) -> bool:
+    """A quick DNS + TCP check, so an offline machine fails in seconds, not after retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(url or os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        with socket.create_connection((host or "huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length, float32; zero rows stay zero instead of becoming NaN."""
     x = np.asarray(x, dtype=np.float32)

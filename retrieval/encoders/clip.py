@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from retrieval.config import Settings
-from retrieval.encoders.base import LazyModel, hub_offline, l2_normalise
+from retrieval.encoders.base import LazyModel, hub_offline, hub_reachable, l2_normalise
 from retrieval.errors import ModelUnavailable
 from retrieval.media import to_rgb
 
@@ -46,19 +46,6 @@ def _cached_hub_file(hf_hub: str) -> str | None:
         if isinstance(found, str) and Path(found).is_file():
             return found
     return None
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick DNS + TCP check, so an offline machine fails in seconds, not after retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
-    try:
-        with socket.create_connection((host or "huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 class ClipEncoder(LazyModel):
@@ -131,7 +118,7 @@ class ClipEncoder(LazyModel):
                 return cached, looked
         if hub_offline():
             raise ModelUnavailable(self.name, looked, "HF_HUB_OFFLINE is set. " + HOW)
-        if hub and not _hub_reachable():
+        if hub and not hub_reachable():
             raise ModelUnavailable(self.name, looked, "The Hugging Face hub is unreachable. " + HOW)
         looked.append(f"download of {hub or cfg.get('url', tag)}")
         return tag, looked
