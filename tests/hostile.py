@@ -417,11 +417,15 @@ class Churn:
     """
 
     folder: Path
+    # When set, some cycles swap a file for a symlink to this path (outside the roots): a
+    # scanner that checked the link rule at listing time must not follow it at read time.
+    outside_target: Path | None = None
     count: int = 12
     period_s: float = 0.005
     seed: int = 0
     paths: list[Path] = field(default_factory=list)
     cycles: int = 0
+    swaps: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _content(self, i: int, rng: np.random.Generator) -> bytes:
@@ -435,22 +439,30 @@ class Churn:
         while not self._stop.is_set():
             i = int(rng.integers(0, self.count))
             p = self.paths[i]
-            action = int(rng.integers(0, 5))
+            action = int(rng.integers(0, 6 if self.outside_target else 5))
             try:
                 if action == 0:
                     p.unlink(missing_ok=True)
                 elif action == 1:
+                    if p.is_symlink():  # never write through a swapped-in link
+                        p.unlink()
                     p.write_bytes(png if p.suffix == ".png" else self._content(i, rng))
-                elif action == 2 and p.exists():
+                elif action == 2 and p.exists() and not p.is_symlink():
                     with open(p, "r+b") as f:
                         f.truncate(int(rng.integers(0, max(1, p.stat().st_size))))
                 elif action == 3:
-                    tmp = p.with_name(p.name + ".tmp")
+                    tmp = p.with_name("." + p.name + ".tmp")  # hidden: the scanner skips it
                     tmp.write_bytes(png[: len(png) // 2] if p.suffix == ".png" else b"x")
                     os.replace(tmp, p)
-                else:
+                elif action == 4 and not p.is_symlink():
                     with open(p, "ab") as f:
                         f.write(self._content(i, rng))
+                elif self.outside_target is not None:
+                    link = p.with_name("." + p.name + ".lnk")
+                    link.unlink(missing_ok=True)
+                    link.symlink_to(self.outside_target)
+                    os.replace(link, p)
+                    self.swaps += 1
             except OSError:
                 pass
             self.cycles += 1
@@ -475,6 +487,7 @@ class Churn:
             self._stop.set()
             thread.join(timeout=10)
             for i, p in enumerate(self.paths):
+                p.unlink(missing_ok=True)  # a symlink left by a swap: replace, don't write through
                 p.write_bytes(png_bytes(i) if p.suffix == ".png" else self._content(i, rng))
 
 
