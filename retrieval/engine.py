@@ -375,10 +375,11 @@ class Engine:
 
     def item_id_for_path(self, path: Path | str) -> int | None:
         """The item an indexed path shows (None when it is not indexed or failed)."""
-        row = self.catalog.file(str(Path(path).resolve()))
-        if row is None or row.status != "ok":
-            row = self.catalog.file(str(path))
-        return row.item_id if row is not None and row.status == "ok" else None
+        for spelling in (str(path), os.path.abspath(path), str(Path(path).resolve())):
+            row = self.catalog.file(spelling)
+            if row is not None and row.status == "ok":
+                return row.item_id
+        return None
 
     def media_path(self, item_id: int) -> Path:
         """An indexed path of the item that still exists on disk; KeyError otherwise."""
