@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
     ocr_enabled: bool = True
+    # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
+    # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
+    vector_store: str = "faiss"
 
     text_batch_size: int = Field(default=64, ge=1)
     clip_batch_size: int = Field(default=32, ge=1)
