@@ -15,7 +15,7 @@ from PIL import Image
 
 from retrieval.catalog import Catalog
 from retrieval.config import Settings
-from retrieval.engine import Engine
+from retrieval.engine import Engine, keyword_terms
 from retrieval.errors import MediaError
 from retrieval.results import Query
 from retrieval.vectors import VectorIndex, index_path
@@ -202,3 +202,9 @@ def test_missing_clip_model_leaves_other_spaces(tmp_path: Path) -> None:
         assert resp.results and all("clip" not in r.scores for r in resp.results)
     finally:
         engine.close()
+
+
+def test_keyword_terms_drop_stopwords_keep_codes() -> None:
+    assert keyword_terms("What is the total of INV-4471?") == "total INV-4471"
+    assert keyword_terms("to be or not to be") == "to be or not to be"  # nothing else left
+    assert keyword_terms('"AND" (NEAR') == "NEAR"
