@@ -32,7 +32,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
     CREATE TABLE items(
-        id INTEGER PRIMARY KEY, content_hash TEXT UNIQUE NOT NULL, type TEXT NOT NULL,
+        id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT UNIQUE NOT NULL, type TEXT NOT NULL,
         size INTEGER, width INTEGER, height INTEGER, duration REAL, language TEXT,
         mtime REAL, indexed_at REAL);
     CREATE TABLE files(
@@ -41,7 +41,7 @@ MIGRATIONS: list[str] = [
         size INTEGER, mtime_ns INTEGER, status TEXT NOT NULL, error TEXT, seen_at REAL);
     CREATE INDEX files_item ON files(item_id);
     CREATE TABLE parts(
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
         kind TEXT NOT NULL, ord INTEGER NOT NULL, start REAL, "end" REAL, text TEXT);
     CREATE INDEX parts_item ON parts(item_id, ord);

@@ -1,0 +1,203 @@
+"""Turning one file into what the catalog stores: item metadata and text-bearing parts.
+
+This is the CPU-heavy, per-file half of indexing (decode, OCR, transcription, chunking). It runs
+in worker threads, overlapped with the batched encoding in ``retrieval.ingest``; nothing here
+touches the catalog's write side. Anything wrong with a file surfaces as ``MediaError`` with a
+reason a person can act on; the caller records it and goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrieval.config import Settings
+from retrieval.errors import MediaError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from retrieval.encoders import Encoders
+
+HASH_BLOCK = 1 << 20
+CLIP_IMAGE_SIDE = 448  # CLIP looks at 224 px; keep a little more, never the full photo
+OCR_MIN_CONFIDENCE = 0.5
+OCR_GROUP_CHARS = 300  # OCR lines are grouped into parts of about this many characters
+FALLBACK_CHUNK_CHARS = 1000
+
+
+def content_hash(path: Path) -> str:
+    """blake2b-160 of the file's bytes, streamed: the identity of content across renames."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as fh:
+        while block := fh.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class PartDraft:
+    """A text-bearing part before it has an id: a chunk, a speech segment or an OCR group."""
+
+    kind: str
+    ord: int
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass
+class Extracted:
+    """Everything known about a new piece of content, ready to encode and commit."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    type: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    language: str | None = None
+    parts: list[PartDraft] = field(default_factory=list)
+    image: Image.Image | None = None  # downscaled copy for the CLIP image tower
+
+    @property
+    def mtime(self) -> float:
+        return self.mtime_ns / 1e9
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Known content at a new or changed path: link it, decode nothing."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    path: str
+    size: int | None
+    mtime_ns: int | None
+    reason: str
+
+
+def group_ocr_lines(texts: list[str], max_chars: int = OCR_GROUP_CHARS) -> list[str]:
+    """Join reading-order OCR lines into groups of about ``max_chars`` characters.
+
+    One line is often a word or two, too little for an embedding to mean much; a whole poster
+    can be too much for one. Groups sit in between.
+    """
+    groups: list[str] = []
+    buf: list[str] = []
+    size = 0
+    for line in texts:
+        if buf and size + len(line) > max_chars:
+            groups.append(" ".join(buf))
+            buf, size = [], 0
+        buf.append(line)
+        size += len(line) + 1
+    if buf:
+        groups.append(" ".join(buf))
+    return groups
+
+
+def fallback_chunks(text: str, size: int = FALLBACK_CHUNK_CHARS) -> list[str]:
+    """Character windows cut at spaces, when no text encoder (and tokenizer) is available."""
+    out: list[str] = []
+    rest = text.strip()
+    while rest:
+        if len(rest) <= size:
+            out.append(rest)
+            break
+        cut = rest.rfind(" ", size // 2, size)
+        cut = cut if cut > 0 else size
+        out.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    return out
+
+
+class Extractor:
+    """Decodes files into ``Extracted`` records; safe to call from several threads.
+
+    Whisper and the OCR engine keep per-call state on their model objects, so each is used by
+    one thread at a time (a lock each); image decoding and text parsing run in parallel.
+    """
+
+    def __init__(self, settings: Settings, encoders: Encoders | None) -> None:
+        self.settings = settings
+        self.encoders = encoders
+        self._speech_lock = threading.Lock()
+        self._ocr_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.decoded = 0  # files decoded: the incremental tests count this
+
+    def _enc(self, name: str) -> Any:
+        return getattr(self.encoders, name, None) if self.encoders is not None else None
+
+    def extract(self, path: Path, size: int, mtime_ns: int, digest: str) -> Extracted:
+        """Decode one file; MediaError when it cannot be indexed."""
+        from retrieval import media
+
+        with self._count_lock:
+            self.decoded += 1
+        kind = media.detect_type(path)
+        if kind is None:
+            raise MediaError(f"{path}: unsupported or unrecognised file type")
+        out = Extracted(str(path), size, mtime_ns, digest, kind)
+        handler: Callable[[Path, Extracted], None] = {
+            "image": self._image, "audio": self._audio, "text": self._text,
+        }[kind]
+        handler(path, out)
+        return out
+
+    def _image(self, path: Path, out: Extracted) -> None:
+        from retrieval import media
+
+        img = media.load_image(path, self.settings.max_image_pixels)
+        out.width, out.height = img.size
+        ocr = self._enc("ocr") if self.settings.ocr_enabled else None
+        if ocr is not None:
+            with self._ocr_lock:
+                lines = ocr.read(img)
+            texts = [ln.text.strip() for ln in lines
+                     if ln.text.strip() and ln.confidence >= OCR_MIN_CONFIDENCE]
+            out.parts = [PartDraft("ocr", i, t) for i, t in enumerate(group_ocr_lines(texts))]
+        if self._enc("clip") is not None:
+            small = img.copy()
+            small.thumbnail((CLIP_IMAGE_SIDE, CLIP_IMAGE_SIDE))
+            out.image = small
+
+    def _audio(self, path: Path, out: Extracted) -> None:
+        from retrieval import media
+
+        out.duration = media.audio_duration(path)
+        speech = self._enc("speech")
+        if speech is None:
+            return  # still findable by name; speech search needs the Whisper model
+        with self._speech_lock:
+            transcript = speech.transcribe(path)
+        out.language = transcript.language or None
+        if transcript.duration:
+            out.duration = float(transcript.duration)
+        segs = [s for s in transcript.segments if s.text.strip()]
+        out.parts = [PartDraft("segment", i, s.text.strip(), float(s.start), float(s.end))
+                     for i, s in enumerate(segs)]
+
+    def _text(self, path: Path, out: Extracted) -> None:
+        from retrieval import media
+
+        text = media.read_text(path, self.settings.max_text_bytes)
+        encoder = self._enc("text")
+        if encoder is not None:
+            pieces = [c.text for c in encoder.chunk(text)]
+        else:
+            pieces = fallback_chunks(text)
+        out.parts = [PartDraft("chunk", i, t) for i, t in enumerate(p for p in pieces if p.strip())]
