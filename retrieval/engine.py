@@ -43,7 +43,7 @@ from retrieval.results import (
     Result,
     SearchResponse,
 )
-from retrieval.vectors import VectorIndex
+from retrieval.store import VectorStore, describe_store, open_vector_index
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -92,7 +92,7 @@ class Engine:
         self._encoders = encoders
         self._lock = threading.Lock()
         self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
-        self._indexes: dict[str, VectorIndex] = {}
+        self._indexes: dict[str, VectorStore] = {}
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -105,12 +105,12 @@ class Engine:
                 self._encoders = Encoders(self.settings)
             return self._encoders
 
-    def _index(self, space: str) -> VectorIndex | None:
-        """The space's FAISS index, reloaded when an indexing run has replaced its file."""
+    def _index(self, space: str) -> VectorStore | None:
+        """The space's vector index, reloaded when an indexing run has replaced it."""
         with self._lock:
             idx = self._indexes.get(space)
             if idx is None:
-                idx = VectorIndex.open(self.catalog, self.data_dir, space)
+                idx = open_vector_index(self.settings, self.catalog, space)
                 if idx is None:
                     return None
                 self._indexes[space] = idx
@@ -425,13 +425,14 @@ class Engine:
             }
         out["spaces"] = spaces
         out["data_dir"] = str(self.data_dir.resolve())
+        out["vector_store"] = describe_store(self.settings)
         return out
 
     def ingest(self, paths: list[Path]) -> IndexReport:
         """Index these files now (web uploads); the indexes are reloaded on the next search."""
-        from retrieval.ingest import index_paths
+        from retrieval.ingest import ingest_paths
 
-        return index_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
+        return ingest_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
 
     def close(self) -> None:
         """Close every SQLite connection the engine opened."""
