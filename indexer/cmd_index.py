@@ -34,16 +34,18 @@ def _fail(exc: Exception) -> None:
 @click.option("--reembed", is_flag=True,
               help="Re-encode stored parts after a model change (needed when one changed).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--batch", "batch_files", type=click.IntRange(1, 4096), default=16, hidden=True,
+              help="Files per committed batch (a kill loses at most one batch).")
 @click.pass_obj
 def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: bool,
-          reembed: bool, quiet: bool) -> None:
+          reembed: bool, quiet: bool, batch_files: int) -> None:
     """Index files and folders (images, recordings, documents) so they become searchable."""
     from indexer.pipeline import run_index, summary_table
 
     err = Console(stderr=True)
     try:
         result = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
-                           progress=not quiet)
+                           progress=not quiet, batch_files=batch_files)
     except XmodalError as exc:
         _fail(exc)
         return

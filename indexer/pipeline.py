@@ -95,7 +95,8 @@ def warn_missing_models(encoders: Encoders, console: Console) -> None:
 
 def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
               reembed: bool = False, encoders: Encoders | None = None,
-              console: Console | None = None, progress: bool = True) -> RunResult:
+              console: Console | None = None, progress: bool = True,
+              batch_files: int = 16) -> RunResult:
     """Index ``roots`` into ``settings.data_dir``; raises XmodalError when it cannot start."""
     console = console or Console(stderr=True)
     if encoders is None:
@@ -119,7 +120,7 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
         with bar:
             task = bar.add_task("indexing", total=len(entries))
             report = index_files(
-                ing, entries, stop=stop,
+                ing, entries, stop=stop, batch_files=batch_files,
                 on_file=lambda path, what: bar.advance(task),
             )
         if prune and not stop.is_set():
