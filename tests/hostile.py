@@ -565,3 +565,47 @@ def _pdf(objs: list[bytes]) -> bytes:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
     return bytes(out)
+
+
+# --- running xmodal as a separate process ------------------------------------------------
+
+
+def xmodal_argv() -> list[str]:
+    """The ``xmodal`` console script of this interpreter's environment (or the module)."""
+    import sys
+
+    script = Path(sys.executable).with_name("xmodal")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from indexer.cli import main; sys.exit(main())"]
+
+
+def subprocess_env(settings: object, **extra: str) -> dict[str, str]:
+    """Environment variables that make a child ``xmodal`` use exactly these settings.
+
+    Every field that differs from its default becomes ``XMODAL_<FIELD>`` (``XMODAL_DATA`` for
+    the data folder), so a subprocess sees the same models the in-process fixtures use.
+    """
+    import json
+
+    from retrieval.config import Settings
+
+    env = dict(os.environ)
+    defaults = Settings.model_construct()
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value == getattr(defaults, name, None) and name != "data_dir":
+            continue
+        key = "XMODAL_DATA" if name == "data_dir" else f"XMODAL_{name.upper()}"
+        if value is None:
+            env.pop(key, None)
+        elif isinstance(value, list | dict):
+            env[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            env[key] = "true" if value else "false"
+        else:
+            env[key] = str(value)
+    repo = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
