@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.catalog import Catalog, ItemFilter, fts_query
+from retrieval.catalog import Catalog, ItemFilter
 from retrieval.config import Settings
 from retrieval.errors import MediaError, XmodalError
 from retrieval.fusion import Fused, Hit, fuse
+from retrieval.keywords import keyword_hits
 from retrieval.results import (
     IndexReport,
     ItemDetail,
@@ -54,26 +55,6 @@ SPACES = ("text", "clip", "keyword")
 VECTOR_SPACES = ("text", "clip")
 CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
-
-
-# Words that match nearly every English text: as BM25 terms they only add noise (a paraphrase
-# would "match" every document through "the"), so they are dropped unless nothing else is left.
-STOPWORDS = frozenset(
-    """a about above after again all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers him his how i if in into is it its itself
-    just me more most my no nor not now of off on once only or other our ours out over own
-    same she should so some such than that the their theirs them then there these they this
-    those through to too under until up very was we were what when where which while who whom
-    why will with would you your yours""".split()
-)
-
-
-def keyword_terms(text: str) -> str:
-    """The words of ``text`` worth a keyword search: stopwords out, codes like INV-4471 kept."""
-    words = "".join(c if c.isalnum() or c in "-_" else " " for c in text).split()
-    kept = [w for w in words if w.lower() not in STOPWORDS]
-    return " ".join(kept or words)
 
 
 def _normalise(vec: np.ndarray) -> np.ndarray:
@@ -173,7 +154,7 @@ class Engine:
             if clip_vec is not None and self._space_ok("clip", enc.clip.name, enc.clip.dim):
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
         if words and weights["keyword"] > 0:
-            lists["keyword"] = self._keyword_hits(words, depth, filters)
+            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
         fused = fuse(lists, method=query.fusion, weights=weights)
         echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
         return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
@@ -267,16 +248,6 @@ class Engine:
             if len(items) >= depth or k >= idx.ntotal:
                 return hits
             k = min(idx.ntotal, k * 4)
-
-    def _keyword_hits(self, words: str, depth: int, filters: ItemFilter) -> list[Hit]:
-        """BM25 over names and part text; user words are quoted so they are never syntax."""
-        fts = fts_query(keyword_terms(words))
-        try:
-            found = self.catalog.keyword_search(fts, limit=depth * 4, filters=filters)
-        except ValueError as exc:  # should not happen with quoted words; never fail a search
-            log.warning("keyword search skipped: %s", exc)
-            return []
-        return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score) for h in found]
 
     def _respond(
         self,

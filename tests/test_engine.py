@@ -15,8 +15,9 @@ from PIL import Image
 
 from retrieval.catalog import Catalog
 from retrieval.config import Settings
-from retrieval.engine import Engine, keyword_terms
+from retrieval.engine import Engine
 from retrieval.errors import MediaError
+from retrieval.keywords import keyword_terms, needed
 from retrieval.results import Query
 from retrieval.vectors import VectorIndex, index_path
 from tests.engine_fakes import DOCS, build, fake_encoders
@@ -205,6 +206,18 @@ def test_missing_clip_model_leaves_other_spaces(tmp_path: Path) -> None:
 
 
 def test_keyword_terms_drop_stopwords_keep_codes() -> None:
-    assert keyword_terms("What is the total of INV-4471?") == "total INV-4471"
-    assert keyword_terms("to be or not to be") == "to be or not to be"  # nothing else left
-    assert keyword_terms('"AND" (NEAR') == "NEAR"
+    assert keyword_terms("What is the total of INV-4471? Total!") == ["total", "inv-4471"]
+    assert keyword_terms("to be or not to be") == ["to", "be", "or", "not"]  # nothing else left
+    assert keyword_terms('"AND" (NEAR Café') == ["near", "cafe"]
+    assert [needed(n) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 2, 2, 3, 3]
+
+
+def test_keyword_space_needs_most_query_words(corpus) -> None:  # noqa: ANN001
+    engine, _ = corpus
+    # "river" alone matches three items; with two unrelated words it is too little of the query
+    resp = engine.search(Query(text="river", weights={"text": 0, "clip": 0}))
+    assert set(paths(resp)) == {"/c/docs/boats.txt", "/c/talks/harbour.wav", "/c/pics/red.png"}
+    resp = engine.search(Query(text="river grapefruit telescope", weights={"text": 0, "clip": 0}))
+    assert paths(resp) == []
+    resp = engine.search(Query(text="boat river telescope", weights={"text": 0, "clip": 0}))
+    assert set(paths(resp)) == {"/c/docs/boats.txt", "/c/talks/harbour.wav"}

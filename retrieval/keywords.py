@@ -1,0 +1,102 @@
+"""The keyword space: BM25 over names and part text, tuned to be a *precise* voice in fusion.
+
+Keywords exist for what embeddings blur: names, codes such as ``INV-4471``, rare words. In
+reciprocal rank fusion every space's first place is worth the same, so a keyword list that
+"matches" a paraphrase through one incidental word ("rose" the verb finding "rose bushes")
+would outvote the text space's correct answer. Two rules keep the keyword space honest:
+
+- **stopwords** are dropped from the query (unless nothing else is left): they match almost
+  every text and carry no meaning;
+- **minimum should match**: a part must contain at least half of the query's distinct content
+  words (all of them for one- and two-word queries), like Elasticsearch's
+  ``minimum_should_match``. A code query is one word, so it must match exactly that code.
+
+User words are always quoted into the FTS5 query (``fts_query``), so no input is FTS syntax.
+The catalog's tokenizer is ``unicode61`` with ``-`` and ``_`` as word characters, so codes
+survive as single tokens; ``tokens`` mirrors it (case and diacritics folded) for the check.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import unicodedata
+
+from retrieval.catalog import Catalog, ItemFilter, fts_query
+from retrieval.fusion import Hit
+
+log = logging.getLogger(__name__)
+
+# Words that match nearly every English text: as BM25 terms they only add noise.
+STOPWORDS = frozenset(
+    """a about above after again all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers him his how i if in into is it its itself
+    just me more most my no nor not now of off on once only or other our ours out over own
+    same she should so some such than that the their theirs them then there these they this
+    those through to too under until up very was we were what when where which while who whom
+    why will with would you your yours""".split()
+)
+MIN_SHOULD_MATCH = 0.5
+
+
+def fold(word: str) -> str:
+    """Case- and diacritic-folded, the way FTS5's ``unicode61`` tokenizer compares words."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words_of(text: str) -> list[str]:
+    """Split like the catalog's tokenizer: letters, digits, ``-`` and ``_`` make words."""
+    return "".join(c if c.isalnum() or c in "-_" else " " for c in text).split()
+
+
+def tokens(text: str) -> set[str]:
+    return {fold(w) for w in words_of(text)}
+
+
+def keyword_terms(text: str) -> list[str]:
+    """Distinct words of ``text`` worth a keyword search: stopwords out, codes kept whole."""
+    words = list(dict.fromkeys(fold(w) for w in words_of(text)))
+    kept = [w for w in words if w not in STOPWORDS]
+    return kept or words
+
+
+def needed(n_terms: int) -> int:
+    """How many of the query's distinct terms a part must contain."""
+    if n_terms <= 2:
+        return n_terms
+    return math.ceil(n_terms * MIN_SHOULD_MATCH)
+
+
+def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter) -> list[Hit]:
+    """The BM25 hits (best first) that contain enough of the query's content words."""
+    terms = keyword_terms(text)
+    if not terms:
+        return []
+    try:
+        found = catalog.keyword_search(fts_query(" ".join(terms)), limit=limit, filters=filters)
+    except ValueError as exc:  # cannot happen with quoted words; never fail a search for it
+        log.warning("keyword search skipped: %s", exc)
+        return []
+    need = needed(len(terms))
+    if need > 1 and found:
+        words = _part_words(catalog, [h.part_id for h in found])
+        wanted = set(terms)
+        found = [h for h in found if len(wanted & words.get(h.part_id, set())) >= need]
+    return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score) for h in found]
+
+
+def _part_words(catalog: Catalog, part_ids: list[int]) -> dict[int, set[str]]:
+    """Folded words of each part's indexed name and text (what FTS5 matched against)."""
+    out: dict[int, set[str]] = {}
+    for start in range(0, len(part_ids), 500):
+        chunk = part_ids[start : start + 500]
+        rows = catalog.conn.execute(
+            "SELECT rowid, name, text FROM parts_fts "
+            f"WHERE rowid IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        for rowid, name, body in rows:
+            out[int(rowid)] = tokens(f"{name or ''} {body or ''}")
+    return out
