@@ -31,7 +31,7 @@ import numpy as np
 
 from retrieval.catalog import Catalog, ItemFilter
 from retrieval.config import Settings
-from retrieval.errors import MediaError, XmodalError
+from retrieval.errors import MediaError, ModelUnavailable, XmodalError
 from retrieval.fusion import Fused, Hit, fuse
 from retrieval.keywords import keyword_hits
 from retrieval.results import (
@@ -131,7 +131,12 @@ class Engine:
         image_vec = self._image_vector(query.image) if query.image is not None else None
         if not words and image_vec is None:
             if query.image is not None:
-                raise XmodalError("image queries need the CLIP model, which is unavailable")
+                raise ModelUnavailable(
+                    self.settings.clip_model,
+                    [],
+                    "Image queries need CLIP weights; see "
+                    "`xmodal models` for where they were looked for and how to supply them.",
+                )
             raise MediaError("no speech was heard in the audio query")
 
         filters = ItemFilter(
@@ -176,7 +181,12 @@ class Engine:
             raise MediaError("the audio upload is empty")
         speech = self.encoders.speech
         if speech is None:
-            raise XmodalError("spoken queries need the speech model, which is unavailable")
+            raise ModelUnavailable(
+                self.settings.whisper_model,
+                [],
+                "Spoken queries need Whisper weights; see "
+                "`xmodal models` for where they were looked for and how to supply them.",
+            )
         fd, tmp = tempfile.mkstemp(prefix="xmodal-query-", suffix=".audio")
         try:
             with os.fdopen(fd, "wb") as fh:

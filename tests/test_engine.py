@@ -16,7 +16,7 @@ from PIL import Image
 from retrieval.catalog import Catalog
 from retrieval.config import Settings
 from retrieval.engine import Engine
-from retrieval.errors import MediaError
+from retrieval.errors import MediaError, ModelUnavailable
 from retrieval.keywords import keyword_terms, needed
 from retrieval.results import Query
 from retrieval.vectors import VectorIndex, index_path
@@ -201,6 +201,13 @@ def test_missing_clip_model_leaves_other_spaces(tmp_path: Path) -> None:
     try:
         resp = engine.search(Query(text="river boat"))
         assert resp.results and all("clip" not in r.scores for r in resp.results)
+        png = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(png, "PNG")
+        with pytest.raises(ModelUnavailable):
+            engine.search(Query(image=png.getvalue()))
+        engine.encoders.speech = None
+        with pytest.raises(ModelUnavailable):
+            engine.search(Query(audio=b"hello"))
     finally:
         engine.close()
 
