@@ -221,14 +221,16 @@ def eval_command(
         click.echo(json.dumps(report.as_dict()))
         return
     table = Table(title=f"{qrels.name}: {report.overall.queries} queries")
-    for col in ("kind", "queries", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10"):
+    for col in ("kind", "queries", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "p50 ms"):
         table.add_column(col, justify="left" if col == "kind" else "right")
+    latency = {**report.kind_latency, "overall": (report.latency_p50, report.latency_p95)}
     rows = [*sorted(report.kinds.items()), ("overall", report.overall)]
     for kind, m in rows:
         table.add_row(
             kind,
             str(m.queries),
             *(f"{v:.3f}" for v in (m.recall[1], m.recall[5], m.recall[10], m.mrr10, m.ndcg10)),
+            f"{latency[kind][0] * 1000:.0f}",
         )
     console = Console()
     console.print(table)

@@ -163,12 +163,14 @@ class EvalReport:
     latency_p95: float
     unknown_relevant: list[str] = field(default_factory=list)
     per_query: list[dict[str, Any]] = field(default_factory=list)
+    kind_latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # p50, p95
 
     def as_dict(self) -> dict[str, Any]:
+        by_kind = {k: {"p50": v[0], "p95": v[1]} for k, v in sorted(self.kind_latency.items())}
         return {
             "overall": self.overall.as_dict(),
             "kinds": {k: m.as_dict() for k, m in sorted(self.kinds.items())},
-            "latency": {"p50": self.latency_p50, "p95": self.latency_p95},
+            "latency": {"p50": self.latency_p50, "p95": self.latency_p95, "kinds": by_kind},
             "unknown_relevant": self.unknown_relevant,
         }
 
@@ -209,7 +211,8 @@ def run_qrels(
         )
         t0 = time.perf_counter()
         response = engine.search(query)
-        latencies.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        latencies.append(seconds)
         ranked: list[Hashable] = [r.id for r in response.results]
         runs.setdefault(line.kind, []).append((ranked, relevant))
         per_query.append(
@@ -218,6 +221,7 @@ def run_qrels(
                 "text": line.text,
                 "transcript": response.query.transcript,
                 "rr": mrr_at_k(ranked, relevant, 10),
+                "seconds": seconds,
                 "top": [r.path for r in response.results[:3]],
             }
         )
@@ -229,4 +233,9 @@ def run_qrels(
         latency_p95=percentile(latencies, 95),
         unknown_relevant=unknown,
         per_query=per_query,
+        kind_latency={
+            kind: (percentile(ts, 50), percentile(ts, 95))
+            for kind in runs
+            for ts in [[q["seconds"] for q in per_query if q["kind"] == kind]]
+        },
     )

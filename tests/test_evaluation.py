@@ -124,6 +124,7 @@ def test_qrels_runner_per_kind(tmp_path: Path) -> None:
     d = report.as_dict()
     assert set(d) == {"overall", "kinds", "latency", "unknown_relevant"}
     assert d["latency"]["p95"] >= d["latency"]["p50"] >= 0
+    assert set(d["latency"]["kinds"]) == {"code", "audio"}
 
 
 @pytest.mark.parametrize(
