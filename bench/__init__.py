@@ -1,0 +1,1 @@
+"""Benchmark scripts that print tables (run as ``python -m bench.<name>``); not tests."""
