@@ -77,9 +77,13 @@ function remember(mode) {
   mediaStore.set(key, { image: state.image, audio: state.audio, heard: state.heard, similar: state.similar });
   const url = urlFor();
   const now = Date.now();
-  if (mode === "push" && now - lastPush > 1500) history.pushState({ key }, "", url);
+  // Typing pushes one history entry per pause, not one per debounced keystroke.
+  const differs = url !== location.pathname + location.search;
+  const push = (mode === "push" && (differs || state.image || state.audio))
+    || (mode === "type" && differs && now - lastPush > 1500);
+  if (push) history.pushState({ key }, "", url);
   else history.replaceState({ key }, "", url);
-  if (mode === "push") lastPush = now;
+  if (mode === "type") lastPush = now;
 }
 function restore(hist) {
   const p = new URLSearchParams(location.search);
@@ -319,9 +323,9 @@ async function toggleRecording() {
   setTimeout(() => recorder && recorder.state === "recording" && recorder.stop(), 30000);
 }
 
-const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; search(); }, 250);
+const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; search({ mode: "type" }); }, 250);
 els.q.addEventListener("input", typed);
-els.form.addEventListener("submit", (e) => { e.preventDefault(); lastPush = 0; state.q = els.q.value.trim(); state.similar = null; search(); });
+els.form.addEventListener("submit", (e) => { e.preventDefault(); state.q = els.q.value.trim(); state.similar = null; search(); });
 els.q.addEventListener("keydown", (e) => { if (e.key === "Escape" && els.q.value) { els.q.value = ""; typed(); } });
 $("#pick-image").addEventListener("click", () => els.imageFile.click());
 $("#pick-audio").addEventListener("click", () => els.audioFile.click());
