@@ -154,9 +154,10 @@ class Engine:
                 with self._model_locks["text"]:
                     vec = enc.text.encode([words])[0]
                 lists["text"] = self._vector_hits("text", vec, depth, allowed)
-        if weights["clip"] > 0 and enc.clip is not None:
+        clip = enc.clip
+        if weights["clip"] > 0 and clip is not None and self._space_ok("clip", clip.name, clip.dim):
             clip_vec = self._clip_query(words, image_vec, weights.get("image", 1.0))
-            if clip_vec is not None and self._space_ok("clip", enc.clip.name, enc.clip.dim):
+            if clip_vec is not None:
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
         if words and weights["keyword"] > 0:
             lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
