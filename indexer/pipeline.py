@@ -120,7 +120,7 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
         with bar:
             task = bar.add_task("indexing", total=len(entries))
             report = index_files(
-                ing, entries, stop=stop, batch_files=batch_files,
+                ing, entries, stop=stop, batch_files=batch_files, roots=list(roots),
                 on_file=lambda path, what: bar.advance(task),
             )
         if prune and not stop.is_set():

@@ -9,6 +9,8 @@ reason a person can act on; the caller records it and goes on.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,11 +34,46 @@ FALLBACK_CHUNK_CHARS = 1000
 
 def content_hash(path: Path) -> str:
     """blake2b-160 of the file's bytes, streamed: the identity of content across renames."""
-    h = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as fh:
-        while block := fh.read(HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
+    return hash_regular_file(path)[0]
+
+
+class NotRegular(OSError):
+    """The path is (now) a pipe, device or folder: never read it (a FIFO blocks forever)."""
+
+
+def hash_regular_file(path: Path) -> tuple[str, os.stat_result]:
+    """Hash a regular file through one descriptor; returns (digest, the descriptor's stat).
+
+    Opened non-blocking and checked with ``fstat`` before any read, so a file swapped for a
+    pipe or device after the scan is refused instead of hanging or streaming forever. The stat
+    lets the caller check afterwards that the name still points at the bytes it hashed.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(f"{path} is not a regular file")
+        h = hashlib.blake2b(digest_size=20)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            while block := fh.read(HASH_BLOCK):
+                h.update(block)
+        return h.hexdigest(), st
+    finally:
+        os.close(fd)
+
+
+def display_path(path: str) -> str:
+    """A path as valid UTF-8 text (undecodable name bytes shown as U+FFFD) for reports."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def storable(path: str) -> bool:
+    """Whether SQLite can store this path as TEXT (names that are not UTF-8 cannot)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -79,6 +116,14 @@ class Attach:
     size: int
     mtime_ns: int
     content_hash: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Nothing to record: the file vanished, or its name now leads outside the roots."""
+
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from retrieval.catalog import Catalog, FileRow
 from retrieval.config import Settings
 from retrieval.errors import MediaError
-from retrieval.extract import Attach, Extracted, Extractor, Failed, content_hash
+from retrieval.extract import (
+    Attach,
+    Extracted,
+    Extractor,
+    Failed,
+    NotRegular,
+    Skipped,
+    display_path,
+    hash_regular_file,
+    storable,
+)
 from retrieval.results import Failure, IndexReport
 from retrieval.spaces import WriteLock, active_spaces, check_space_models
 from retrieval.store import VectorStore, open_vector_index, rebuild_vector_index
@@ -57,7 +67,7 @@ class FileInfo:
     mtime_ns: int
 
 
-Outcome = Extracted | Attach | Failed
+Outcome = Extracted | Attach | Failed | Skipped
 
 
 def catalog_path(settings: Settings) -> Path:
@@ -97,6 +107,7 @@ class Ingestor:
         self._saved = {s: i.generation for s, i in self.indexes.items()}
         self._claim_lock = Lock()
         self._claimed: dict[str, str] = {}  # content hash -> the path decoding it this run
+        self.roots: list[Path] = []  # when set, files must resolve inside these (link rule)
 
     @property
     def decoded(self) -> int:
@@ -110,27 +121,63 @@ class Ingestor:
 
     # -- deciding and extracting ----------------------------------------------------------
     def check(self, entry: FileEntry) -> tuple[str, FileRow | None]:
-        """'unchanged', 'failed' (known broken, not retried) or 'process', with the old row."""
+        """'unchanged', 'failed' (known broken, not retried), 'unstorable' or 'process'."""
+        if not storable(str(entry.path)):
+            return "unstorable", None
         row = self.catalog.file(str(entry.path))
         if row is not None and row.size == entry.size and row.mtime_ns == entry.mtime_ns:
             return ("failed" if row.status == "failed" else "unchanged"), row
         return "process", row
 
+    def _outside(self, path: Path) -> bool:
+        """Whether the name now leads outside the roots (a link swapped in after the scan)."""
+        if not self.roots:
+            return False
+        real = Path(os.path.realpath(path))
+        return not any(real == r or real.is_relative_to(r) for r in self.roots)
+
+    def _moved(self, path: Path, st: os.stat_result) -> bool:
+        """Whether the name no longer shows the bytes that were hashed (swapped or rewritten)."""
+        try:
+            now = os.stat(path)
+        except OSError:
+            return True
+        return ((now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns)
+                != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)) or self._outside(path)
+
     def prepare(self, entry: FileEntry) -> Outcome:
-        """Hash the file, then attach or extract it. Runs in worker threads; never raises."""
+        """Hash the file, then attach or extract it. Runs in worker threads; never raises.
+
+        The link rule is checked again at read time and once more after decoding (with the
+        file's identity), so a file swapped for a link out of the roots, or rewritten while
+        being read, is never indexed with content that is not its own.
+        """
         path = str(entry.path)
         try:
-            digest = content_hash(entry.path)
+            if self._outside(entry.path):
+                return Skipped(path, "leads outside the indexed folders")
+            digest, st = hash_regular_file(entry.path)
+            size, mtime_ns = st.st_size, st.st_mtime_ns
             with self._claim_lock:  # identical files in flight together: decode one of them
                 claimed = self._claimed.setdefault(digest, path) != path
             if claimed or self.catalog.item_id_for_hash(digest) is not None:
-                return Attach(path, entry.size, entry.mtime_ns, digest)
-            return self.extractor.extract(entry.path, entry.size, entry.mtime_ns, digest)
+                out: Outcome = Attach(path, size, mtime_ns, digest)
+            else:
+                out = self.extractor.extract(entry.path, size, mtime_ns, digest)
+            if self._moved(entry.path, st):
+                with self._claim_lock:
+                    if self._claimed.get(digest) == path:
+                        del self._claimed[digest]
+                return Failed(path, None, None, "the file changed while it was being read; "
+                              "it is retried on the next run")
+            return out
+        except (FileNotFoundError, NotRegular) as exc:
+            return Skipped(path, str(exc))
         except MediaError as exc:
             return Failed(path, entry.size, entry.mtime_ns, str(exc))
         except OSError as exc:
             return Failed(path, entry.size, entry.mtime_ns,
-                          f"cannot read {path}: {exc.strerror or exc}")
+                          f"cannot read {display_path(path)}: {exc.strerror or exc}")
         except Exception as exc:  # a decoder bug on hostile input must not end the run
             return Failed(path, entry.size, entry.mtime_ns, f"{type(exc).__name__}: {exc}")
 
@@ -207,14 +254,18 @@ FileCallback = Callable[[str, str], None]  # (path, what happened)
 def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
                 workers: int | None = None, batch_files: int = 16,
                 stop: Event | None = None, on_file: FileCallback | None = None,
-                save_interval: float = 15.0) -> IndexReport:
+                save_interval: float = 15.0,
+                roots: Sequence[Path] | None = None) -> IndexReport:
     """Index ``entries`` in order: decode in threads, encode and commit in batches.
 
     Outcomes are committed in input order, so part ids do not depend on thread timing (a
     resumed run assigns the ids a clean run would). ``stop`` (set by a signal handler) ends
     the run after the current batch is committed; the caller saves and exits. ``on_file``
-    hears every file's fate for progress display.
+    hears every file's fate for progress display. ``roots``: the folders being indexed; a
+    file whose name leads outside them when it is read is skipped.
     """
+    if roots is not None:
+        ingestor.roots = [Path(os.path.realpath(r)) for r in roots]
     report = IndexReport()
     t0 = time.monotonic()
     workers = workers or ingestor.settings.decode_workers
@@ -251,6 +302,12 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
                 if state == "unchanged":
                     report.unchanged += 1
                     note(str(entry.path), "unchanged")
+                elif state == "unstorable":
+                    report.failed += 1
+                    report.failures.append(Failure(
+                        path=display_path(str(entry.path)),
+                        reason="the file name is not valid UTF-8; rename the file to index it"))
+                    note(str(entry.path), "failed")
                 elif state == "failed":
                     report.failed += 1
                     reason = (row.error if row else None) or "failed before"

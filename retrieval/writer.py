@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.catalog import Catalog
-from retrieval.extract import CLIP_IMAGE_SIDE, Attach, Extracted
+from retrieval.extract import CLIP_IMAGE_SIDE, Attach, Extracted, Skipped
 from retrieval.results import Failure, IndexReport
 from retrieval.spaces import Space
 from retrieval.store import VectorStore
@@ -108,6 +108,8 @@ class BatchWriter:
              new: dict[str, tuple[list[int], list[np.ndarray]]],
              removed: dict[str, list[int]], report: IndexReport, retry: list[str]) -> str:
         cat = self.catalog
+        if isinstance(o, Skipped):
+            return "skipped"
         prev = conn.execute("SELECT item_id, status FROM files WHERE path=?",
                             (o.path,)).fetchone()
         was_ok = prev is not None and prev[1] == "ok" and prev[0] is not None
