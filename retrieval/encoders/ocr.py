@@ -75,8 +75,15 @@ class OcrReader(LazyModel):
             where = str(getattr(rapidocr_onnxruntime, "__file__", "rapidocr_onnxruntime"))
             raise ModelUnavailable(self.name, [where],
                                    f"Reinstall rapidocr-onnxruntime ({exc}).") from exc
-        self.weights = f"rapidocr_onnxruntime {getattr(rapidocr_onnxruntime, '__version__', '')}"
-        self.weights = self.weights.strip()
+        from importlib.metadata import PackageNotFoundError, version
+        from pathlib import Path
+
+        try:
+            ver = version("rapidocr-onnxruntime")
+        except PackageNotFoundError:
+            ver = "?"
+        models = Path(rapidocr_onnxruntime.__file__).parent / "models"
+        self.weights = f"{models} (rapidocr-onnxruntime {ver})"
 
     def _prepare(self, image: Image.Image) -> tuple[Image.Image, float, int, int]:
         """Squeeze and pad for the OCR models; returns the image and how to map boxes back."""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.config import Settings
-from retrieval.encoders.base import LazyModel, hub_offline, l2_normalise
+from retrieval.encoders.base import LazyModel, hub_offline, hub_reachable, l2_normalise
 from retrieval.errors import ModelUnavailable
 from retrieval.records import TextChunk
 
@@ -71,6 +71,8 @@ class TextEncoder(LazyModel):
         last: Exception | None = None
         for where, local in self._candidates():
             looked.append(where if local else f"Hugging Face hub/cache {where!r}")
+            if not local and not hub_offline() and not hub_reachable():
+                local = True  # the hub is unreachable: try the cache only, fail fast
             try:
                 model = SentenceTransformer(
                     where, device=self.device, local_files_only=local or hub_offline()
