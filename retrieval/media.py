@@ -228,9 +228,14 @@ def _decode(data: bytes, label: str) -> str:
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data[:1_000_000]).best()
-        if best is not None and best.encoding:
-            return data.decode(best.encoding, errors="replace")
+        results = list(from_bytes(data[:1_000_000]))
+        if results:
+            # Short texts leave the detector torn between near-identical 8-bit code pages;
+            # among the near-best guesses prefer Western (cp1252), the commonest in practice.
+            best = min(r.chaos for r in results)
+            close = [r.encoding for r in results if r.chaos <= best + 0.05]
+            enc = next((e for e in ("cp1252", "latin_1") if e in close), results[0].encoding)
+            return data.decode(enc, errors="replace")
     except ImportError:
         pass
     return data.decode("cp1252", errors="replace")
@@ -302,16 +307,24 @@ def read_text(path: Path, max_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> str:
 
 
 def _ffprobe_duration(path: Path) -> float | None:
+    """Duration of the first audio stream ffmpeg can decode, else None."""
+    import json
+
     exe = shutil.which("ffprobe")
     if exe is None:
         return None
     proc = subprocess.run(
-        [exe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        [exe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+         "stream=codec_name:format=duration", "-of", "json", str(path)],
         capture_output=True, text=True, timeout=60,
     )
     try:
-        return float(proc.stdout.strip())
-    except ValueError:
+        info = json.loads(proc.stdout or "{}")
+        streams = info.get("streams") or []
+        if not streams or not streams[0].get("codec_name"):
+            return None
+        return float(info["format"]["duration"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 
