@@ -178,17 +178,21 @@ class Catalog:
         return FileRow(*row) if row else None
 
     def files(self, under: Sequence[str] | None = None) -> list[FileRow]:
-        """All file rows, or those at/below any of the given absolute paths."""
-        rows = self.conn.execute(
-            "SELECT path, item_id, size, mtime_ns, status, error FROM files ORDER BY path"
-        ).fetchall()
-        out = [FileRow(*r) for r in rows]
+        """All file rows, or those at/below any of the given absolute paths (sorted)."""
+        cols = "SELECT path, item_id, size, mtime_ns, status, error FROM files"
         if under is None:
-            return out
-        prefixes = [u.rstrip(os.sep) for u in under]
-        return [
-            f for f in out if any(f.path == p or f.path.startswith(p + os.sep) for p in prefixes)
-        ]
+            return [FileRow(*r) for r in self.conn.execute(f"{cols} ORDER BY path")]
+        found: dict[str, FileRow] = {}
+        for u in under:
+            p = u.rstrip(os.sep) or os.sep
+            prefix = p if p.endswith(os.sep) else p + os.sep
+            # A range scan on the primary key: every path that starts with ``prefix``.
+            rows = self.conn.execute(
+                f"{cols} WHERE path = ? OR (path >= ? AND path < ?)",
+                (p, prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)),
+            )
+            found.update((r[0], FileRow(*r)) for r in rows)
+        return [found[k] for k in sorted(found)]
 
     def item_id_for_hash(
         self, content_hash: str, conn: sqlite3.Connection | None = None

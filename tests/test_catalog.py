@@ -138,3 +138,11 @@ def test_repair_keywords(cat: Catalog) -> None:
     cat.repair_keywords()
     assert cat.integrity_check() == []
     assert len(cat.keyword_search(fts_query("one hello"))) == 2
+
+
+def test_files_under_is_a_path_prefix_not_a_string_prefix(cat: Catalog) -> None:
+    with cat.write() as conn:
+        for p in ["/a/b", "/a/b/c.txt", "/a/bc.txt", "/a/b0/x", "/a/b/d/e", "/z"]:
+            cat.set_file(conn, p, None, 1, 1, "failed", "x")
+    assert [f.path for f in cat.files(under=["/a/b/"])] == ["/a/b", "/a/b/c.txt", "/a/b/d/e"]
+    assert len(cat.files(under=["/"])) == 6
