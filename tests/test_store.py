@@ -170,3 +170,13 @@ def test_rebuild_replaces_only_when_saved(settings: Settings, catalog: Catalog) 
     fresh.save()
     reader = _open(settings, catalog, save=False)
     assert reader.ids().tolist() == ids + more and reader.agrees_with(catalog)
+
+
+def test_ids_lists_dense_and_far_apart_ids(settings: Settings, catalog: Catalog) -> None:
+    """More ids than one Milvus query returns, then a few far away: all listed, sorted."""
+    first = _fill(catalog, 1)
+    idx = _open(settings, catalog)
+    dense = np.arange(10, 17_010)
+    far = np.array([10**9, 10**12 + 7])
+    idx.add(np.concatenate([far, dense]), _unit(dense.size + far.size, seed=11))
+    assert idx.ids().tolist() == first + dense.tolist() + far.tolist()

@@ -164,23 +164,35 @@ class MilvusVectorIndex:
     # -- content --------------------------------------------------------------------------
     @property
     def ntotal(self) -> int:
-        rows = self._client.query(self._name, filter="", output_fields=["count(*)"])
-        return int(rows[0]["count(*)"]) if rows else 0
+        return self._count()
 
     @property
     def kind(self) -> str:
         return f"milvus:{self.target.index}"
 
+    def _count(self, expr: str = "") -> int:
+        rows = self._client.query(self._name, filter=expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
     def ids(self) -> np.ndarray:
-        """All ids in the collection (int64, sorted)."""
-        out: list[int] = []
-        it = self._client.query_iterator(self._name, batch_size=4096, filter="",
-                                         output_fields=["id"])
-        try:
-            while rows := it.next():
+        """All ids in the collection (int64, sorted); ids are part ids, so never negative.
+
+        Pages by id range (a range is split while it holds more than one query's worth, widened
+        while sparse) rather than with a query iterator, which Milvus Lite half-supports.
+        """
+        total, out, lo, width = self.ntotal, [], 0, MAX_TOPK
+        while len(out) < total and lo < 2**62:
+            expr = f"id >= {lo} and id < {lo + width}"
+            n = self._count(expr)
+            if n > MAX_TOPK:
+                width //= 2
+                continue
+            if n:
+                rows = self._client.query(self._name, filter=expr, output_fields=["id"], limit=n)
                 out.extend(int(r["id"]) for r in rows)
-        finally:
-            it.close()
+            lo += width
+            if n < MAX_TOPK // 4:
+                width *= 2
         return np.sort(np.asarray(out, dtype=np.int64))
 
     def add(self, ids: Sequence[int] | np.ndarray, vecs: np.ndarray) -> None:
