@@ -18,12 +18,14 @@ re-entrant.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from retrieval.config import Settings
 from retrieval.errors import MediaError, ModelUnavailable, XmodalError
 from retrieval.fusion import Fused, Hit, fuse
 from retrieval.keywords import keyword_hits
+from retrieval.lookups import item_paths, item_vector, normalise
 from retrieval.results import (
     IndexReport,
     ItemDetail,
@@ -55,12 +58,7 @@ SPACES = ("text", "clip", "keyword")
 VECTOR_SPACES = ("text", "clip")
 CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
-
-
-def _normalise(vec: np.ndarray) -> np.ndarray:
-    v = np.asarray(vec, dtype=np.float32).reshape(-1)
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
+TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
 
 
 class Engine:
@@ -74,6 +72,7 @@ class Engine:
         self._lock = threading.Lock()
         self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
         self._indexes: dict[str, VectorStore] = {}
+        self._transcripts: OrderedDict[str, str] = OrderedDict()  # audio sha256 -> transcript
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -188,6 +187,11 @@ class Engine:
                 "Spoken queries need Whisper weights; see "
                 "`xmodal models` for where they were looked for and how to supply them.",
             )
+        key = hashlib.sha256(audio).hexdigest()
+        with self._lock:
+            if key in self._transcripts:  # paging a voice query re-sends the same recording
+                self._transcripts.move_to_end(key)
+                return self._transcripts[key]
         fd, tmp = tempfile.mkstemp(prefix="xmodal-query-", suffix=".audio")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -201,7 +205,12 @@ class Engine:
                     raise MediaError(f"cannot decode the audio query: {exc}") from exc
         finally:
             os.unlink(tmp)
-        return transcript.text.strip()
+        text = transcript.text.strip()
+        with self._lock:
+            self._transcripts[key] = text
+            while len(self._transcripts) > TRANSCRIPT_CACHE:
+                self._transcripts.popitem(last=False)
+        return text
 
     def _image_vector(self, data: bytes) -> np.ndarray | None:
         """The CLIP image embedding of an uploaded picture (None when CLIP is unavailable)."""
@@ -212,7 +221,7 @@ class Engine:
         if clip is None:
             return None
         with self._model_locks["clip"]:
-            return _normalise(clip.encode_images([image])[0])
+            return normalise(clip.encode_images([image])[0])
 
     def _clip_query(
         self, words: str, image_vec: np.ndarray | None, w_image: float
@@ -222,12 +231,12 @@ class Engine:
         text_vec = None
         if words and clip is not None:
             with self._model_locks["clip"]:
-                text_vec = _normalise(clip.encode_texts([words])[0])
+                text_vec = normalise(clip.encode_texts([words])[0])
         if image_vec is None:
             return text_vec
         if text_vec is None:
             return image_vec
-        return _normalise(w_image * image_vec + text_vec)
+        return normalise(w_image * image_vec + text_vec)
 
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
@@ -243,7 +252,7 @@ class Engine:
             return []
         k = min(idx.ntotal, max(2 * depth, 64))
         while True:
-            pairs = idx.search_one(_normalise(vec), k)
+            pairs = idx.search_one(normalise(vec), k)
             parts = self.catalog.parts_for(pid for pid, _ in pairs)
             hits: list[Hit] = []
             items: set[int] = set()
@@ -270,7 +279,7 @@ class Engine:
         t0: float,
     ) -> SearchResponse:
         """Drop items with no indexed path left, count per type, and dress one page."""
-        shown = self._item_paths([f.item_id for f in fused], path_glob)
+        shown = item_paths(self.catalog, [f.item_id for f in fused], path_glob)
         fused = [f for f in fused if f.item_id in shown]
         counts: dict[str, int] = {}
         for f in fused:
@@ -301,23 +310,6 @@ class Engine:
             query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0
         )
 
-    def _item_paths(self, ids: list[int], path_glob: str | None) -> dict[int, tuple[str, str]]:
-        """item id → (type, the path to show): the first indexed path (passing the glob)."""
-        out: dict[int, tuple[str, str]] = {}
-        cond = " AND xm_path_match(f.path, ?)" if path_glob else ""
-        conn = self.catalog.conn
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            args: list[object] = [path_glob] if path_glob else []
-            rows = conn.execute(
-                "SELECT i.id, i.type, (SELECT MIN(f.path) FROM files f WHERE f.item_id = i.id "
-                f"AND f.status = 'ok'{cond}) FROM items i WHERE i.id IN ({marks})",
-                [*args, *chunk],
-            ).fetchall()
-            out.update({r[0]: (r[1], r[2]) for r in rows if r[2] is not None})
-        return out
-
     # -- more like this -------------------------------------------------------------------
     def similar(self, item_id: int, limit: int = 20, offset: int = 0) -> SearchResponse:
         """Items nearest to this one in each vector space, fused; the item itself left out.
@@ -332,25 +324,13 @@ class Engine:
         depth = CANDIDATES * math.ceil((offset + limit) / CANDIDATES)
         lists: dict[str, list[Hit]] = {}
         for space in VECTOR_SPACES:
-            vec = self._item_vector(item_id, item.type, space)
+            vec = item_vector(self.catalog, item_id, item.type, space, MAX_SIMILAR_PARTS)
             if vec is None:
                 continue
             hits = self._vector_hits(space, vec, depth + 1, None)
             lists[space] = [h for h in hits if h.item_id != item_id]
         fused = fuse(lists)
         return self._respond(fused, offset, limit, QueryEcho(), None, t0)
-
-    def _item_vector(self, item_id: int, item_type: str, space: str) -> np.ndarray | None:
-        kinds = "p.kind = 'file'" if item_type == "image" and space == "clip" else "1"
-        rows = self.catalog.conn.execute(
-            "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
-            f"WHERE p.item_id = ? AND v.space = ? AND {kinds} ORDER BY p.ord LIMIT ?",
-            (item_id, space, MAX_SIMILAR_PARTS),
-        ).fetchall()
-        if not rows:
-            return None
-        mat = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
-        return _normalise(mat.mean(axis=0))
 
     # -- items ----------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:

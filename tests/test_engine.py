@@ -119,6 +119,9 @@ def test_audio_query_is_transcribed_and_searched_as_text(corpus) -> None:  # noq
     resp = engine.search(Query(audio=b"INV-4471"))
     assert resp.query.transcript == "INV-4471"
     assert resp.results[0].path == "/c/docs/inv-4471.txt"
+    calls = engine.encoders.speech.calls
+    again = engine.search(Query(audio=b"INV-4471", offset=1))  # the next page: cached transcript
+    assert again.query.transcript == "INV-4471" and engine.encoders.speech.calls == calls
     with pytest.raises(MediaError):
         engine.search(Query(audio=b""))
     with pytest.raises(MediaError):
