@@ -9,6 +9,7 @@ contains.
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 from pathlib import Path
 
@@ -158,6 +159,22 @@ def test_post_search_with_a_spoken_question(client: httpx.Client, live, tmp_path
     spoken = set(re.findall(r"[a-z]{4,}", segment["text"].lower()))
     assert spoken & set(re.findall(r"[a-z]{4,}", heard)), (segment["text"], heard)
     assert audio_id in [res["id"] for res in body["results"]]
+
+
+def test_a_recorded_webm_question_is_understood(client: httpx.Client, live, tmp_path: Path) -> None:
+    """What the page's MediaRecorder sends from Chromium: Opus in WebM."""
+    audio_id, segment = live.segment()
+    wav = speak(segment["text"], tmp_path / "question.wav")
+    webm = tmp_path / "question.webm"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "libopus", str(webm)],
+        check=True,
+        timeout=60,
+    )
+    r = client.post("/api/search", files={"audio": ("blob", webm.read_bytes(), "audio/webm")})
+    assert r.status_code == 200, r.text
+    assert r.json()["query"]["transcript"]
+    assert audio_id in [res["id"] for res in r.json()["results"]]
 
 
 @pytest.mark.parametrize(
