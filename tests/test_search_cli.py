@@ -127,3 +127,13 @@ def test_eval_command(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n', encoding="utf-8")
     bad = run(settings, str(tmp_path / "bad.jsonl"), command=eval_command)
     assert bad.exit_code == 1 and "bad.jsonl:1" in bad.output
+
+
+def test_registered_on_the_xmodal_group(settings: Settings) -> None:
+    from indexer.cli import main
+
+    args = ["--data", str(settings.data_dir), "search", "INV-4471", "--json"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["results"][0]["path"] == "/c/docs/inv-4471.txt"
+    assert "QRELS" in CliRunner().invoke(main, ["eval", "--help"]).output
