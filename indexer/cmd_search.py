@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,19 @@ def _timestamp(value: str | None) -> float | None:
         return datetime.fromisoformat(value).timestamp()
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is neither unix seconds nor an ISO date") from exc
+
+
+def _path_filter(value: str | None) -> str | None:
+    """Indexed paths are absolute: a relative prefix is taken from the current directory, and
+    a relative glob such as ``docs/*.txt`` may match at any depth (``*/docs/*.txt``)."""
+    if not value:
+        return None
+    if any(c in value for c in "*?["):
+        return value if value.startswith(("/", "*")) else "*/" + value
+    if os.path.isabs(value):
+        return value
+    trailing = os.sep if value.endswith(("/", os.sep)) else ""
+    return os.path.abspath(value) + trailing
 
 
 def _weights(pairs: tuple[str, ...]) -> dict[str, float] | None:
@@ -157,7 +171,7 @@ def search(
         image=image.read_bytes() if image else None,
         audio=audio.read_bytes() if audio else None,
         types=list(types) or None,  # type: ignore[arg-type]
-        path_glob=path_glob,
+        path_glob=_path_filter(path_glob),
         modified_after=_timestamp(after),
         modified_before=_timestamp(before),
         weights=_weights(weights),

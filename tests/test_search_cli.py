@@ -7,6 +7,7 @@ the command builds gets the fake models), so this checks the command, not the mo
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,13 @@ def test_registered_on_the_xmodal_group(settings: Settings) -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["results"][0]["path"] == "/c/docs/inv-4471.txt"
     assert "QRELS" in CliRunner().invoke(main, ["eval", "--help"]).output
+
+
+def test_relative_path_filters() -> None:
+    from indexer.cmd_search import _path_filter
+
+    assert _path_filter("/c/docs") == "/c/docs"
+    assert _path_filter("*.wav") == "*.wav"
+    assert _path_filter("docs/*.txt") == "*/docs/*.txt"
+    assert _path_filter("docs/") == os.path.abspath("docs") + os.sep
+    assert _path_filter(None) is None
