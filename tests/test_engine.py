@@ -231,3 +231,13 @@ def test_keyword_space_needs_most_query_words(corpus) -> None:  # noqa: ANN001
     assert paths(resp) == []
     resp = engine.search(Query(text="boat river telescope", weights={"text": 0, "clip": 0}))
     assert set(paths(resp)) == {"/c/docs/boats.txt", "/c/talks/harbour.wav"}
+
+
+def test_empty_data_dir_answers_with_no_results(tmp_path: Path) -> None:
+    engine = Engine(Settings(XMODAL_DATA=tmp_path / "fresh"), encoders=fake_encoders())  # type: ignore[arg-type]
+    try:
+        resp = engine.search(Query(text="anything at all"))
+        assert resp.results == [] and resp.counts == {}
+        assert engine.stats()["items"] == {}
+    finally:
+        engine.close()
