@@ -40,20 +40,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.errors import XmodalError
 from retrieval.store import MilvusTarget
+from retrieval.store.milvus_conn import client_for, close_clients, index_params, search_params
 
 if TYPE_CHECKING:
-    from pymilvus import MilvusClient
-
     from retrieval.catalog import Catalog
 
 log = logging.getLogger(__name__)
+__all__ = ["MilvusVectorIndex", "close_clients", "sidecar_path"]
 
 BATCH = 1000  # rows per insert/upsert/query-by-id request: well under Milvus' message limits
 MAX_TOPK = 16384  # Milvus' largest ``limit``
-_CLIENTS: dict[tuple[str, str, str], MilvusClient] = {}
-_CLIENTS_LOCK = threading.Lock()
 
 
 def sidecar_path(data_dir: Path, space: str) -> Path:
@@ -61,73 +58,10 @@ def sidecar_path(data_dir: Path, space: str) -> Path:
     return Path(data_dir) / f"{space}.milvus.json"
 
 
-def client_for(target: MilvusTarget) -> MilvusClient:
-    """One client per location and process: Milvus Lite serves a file to one process only."""
-    key = (target.uri, target.token, target.db_name)
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(key)
-        if client is not None:
-            return client
-        try:
-            from pymilvus import MilvusClient
-        except ImportError as exc:
-            raise XmodalError(
-                "vector_store is Milvus but pymilvus is not installed: "
-                "pip install 'xmodal[milvus]'"
-            ) from exc
-        kwargs: dict[str, Any] = {"uri": target.uri}
-        if target.token:
-            kwargs["token"] = target.token
-        if target.db_name:
-            kwargs["db_name"] = target.db_name
-        if target.lite:
-            Path(target.uri).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            client = MilvusClient(**kwargs)
-        except Exception as exc:  # pymilvus raises several types for "cannot connect"
-            hint = (" Milvus Lite serves a file to one process at a time: stop the other "
-                    "xmodal process or use a Milvus server." if target.lite else "")
-            raise XmodalError(f"cannot open {target.describe()}: {exc}.{hint}") from exc
-        _CLIENTS[key] = client
-        return client
-
-
-def close_clients() -> None:
-    """Close every cached client: tests, or a process that is done with a Lite file."""
-    with _CLIENTS_LOCK:
-        clients = list(_CLIENTS.values())
-        _CLIENTS.clear()
-    for client in clients:
-        try:
-            client.close()
-        except Exception:  # closing is best effort; the process may be exiting
-            log.debug("closing a Milvus client failed", exc_info=True)
-
-
 def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
     """Float16-rounded float32 rows, exactly what the catalog keeps and FAISS indexes."""
     arr = np.asarray(vecs, dtype=np.float16).astype(np.float32)
     return np.ascontiguousarray(arr.reshape(-1, dim))
-
-
-def _index_params(client: MilvusClient, index: str) -> Any:
-    params = client.prepare_index_params()
-    extra: dict[str, Any] = {
-        "HNSW": {"M": 32, "efConstruction": 200},
-        "IVF_FLAT": {"nlist": 1024},
-        "IVF_SQ8": {"nlist": 1024},
-        "IVF_PQ": {"nlist": 1024, "m": 16, "nbits": 8},
-    }.get(index, {})
-    params.add_index(field_name="vec", index_type=index, metric_type="IP", params=extra)
-    return params
-
-
-def _search_params(index: str, k: int) -> dict[str, Any]:
-    if index == "HNSW":
-        return {"metric_type": "IP", "params": {"ef": max(64, k)}}
-    if index.startswith("IVF"):
-        return {"metric_type": "IP", "params": {"nprobe": 32}}
-    return {"metric_type": "IP"}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -239,7 +173,7 @@ class MilvusVectorIndex:
             return np.zeros((nq, 0), dtype=np.float32), np.zeros((nq, 0), dtype=np.int64)
         hits = self._client.search(
             self._name, data=q.tolist(), limit=min(k, MAX_TOPK), anns_field="vec",
-            search_params=_search_params(self.target.index, k), output_fields=[],
+            search_params=search_params(self.target.index, k), output_fields=[],
         )
         width = max((len(h) for h in hits), default=0)
         scores = np.full((nq, width), np.finfo(np.float32).min, dtype=np.float32)
@@ -349,7 +283,7 @@ class MilvusVectorIndex:
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vec", DataType.FLOAT_VECTOR, dim=int(dim))
         client.create_collection(name, schema=schema,
-                                 index_params=_index_params(client, target.index),
+                                 index_params=index_params(client, target.index),
                                  consistency_level="Strong")
         out = cls(space, int(dim), target=target, collection=name, path=path, generation=gen,
                   pending=True)
@@ -387,7 +321,12 @@ class MilvusVectorIndex:
         except (OSError, ValueError):
             idx = None
         if idx is not None and (model is None or idx.dim == model[1]):
-            if (idx.generation == gen and idx.ntotal == count) or not save:
+            if idx.generation == gen and idx.ntotal == count:
+                return idx
+            if not save:
+                log.info("%s lags the catalog (generation %d, catalog %d); searching it as it "
+                         "is until the indexer rebuilds it", target.collection(space),
+                         idx.generation, gen)
                 return idx
         idx = cls.rebuild(catalog, space, model[1] if model else None, path=path, target=target)
         idx.save(path)
