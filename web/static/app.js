@@ -150,7 +150,7 @@ async function search({ mode = "push", append = false } = {}) {
     if (data.query && data.query.transcript != null && state.audio) state.heard = data.query.transcript.trim();
     if (state.similar) data.results = filterTypes(data.results);
     render(data, append);
-    if (transcribing) remember(null);
+    if (transcribing) { renderAttachments(); remember(null); }
   } catch (err) {
     if (err.name === "AbortError") return;
     showError(err.message);
@@ -241,6 +241,13 @@ function whyList(scores) {
     })));
 }
 
+// Photos fill their tile; a banner-like picture (a sign, a receipt) is shown whole instead.
+function fitThumb(e) {
+  const img = e.target;
+  const ratio = img.naturalWidth / Math.max(1, img.naturalHeight);
+  if (ratio > 2 || ratio < 0.5) img.classList.add("whole");
+}
+
 function card(r, words) {
   const name = baseName(r.path);
   const m = r.match || {};
@@ -250,7 +257,7 @@ function card(r, words) {
   const el = h("article", { class: `card ${r.type}`, "data-id": r.id, "data-type": r.type });
   if (r.type === "image") {
     el.append(h("a", { class: "thumb", href: r.media_url, target: "_blank", rel: "noopener", tabindex: "-1", "aria-hidden": "true" },
-      h("img", { src: r.thumb_url, alt: name, loading: "lazy", decoding: "async" })));
+      h("img", { src: r.thumb_url, alt: name, loading: "lazy", decoding: "async", onload: fitThumb })));
   }
   body.append(head);
   if (r.type === "audio") {
