@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from threading import Event
 from typing import Any
@@ -55,6 +56,24 @@ def default_encoders(settings: Settings) -> Any:
     return Encoders(settings)
 
 
+class _NoCatalog:
+    """What encoding asks of a catalog, on an actor that has none: record nothing.
+
+    The driver checks each space's model and dimension against the real catalog (``ready``)
+    before it stores the vectors an actor computed.
+    """
+
+    def space_model(self, space: str) -> None:
+        return None
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        yield None
+
+    def set_meta(self, key: str, value: str, conn: object = None) -> None:
+        return None
+
+
 def _no_index(space: str) -> VectorStore:
     raise AssertionError("encoder actors never write indexes")
 
@@ -62,22 +81,22 @@ def _no_index(space: str) -> VectorStore:
 class EncodeActor:
     """A Ray Data actor: the configured encoders, loaded once, turning files into outcomes."""
 
-    def __init__(self, settings_json: str, known_hashes: frozenset[str] = frozenset(),
+    def __init__(self, settings_json: str, known_hashes: np.ndarray | None = None,
                  make_encoders: EncodersFactory | None = None) -> None:
         self.settings = Settings.model_validate_json(settings_json)
         self.encoders = (make_encoders or default_encoders)(self.settings)
         self.extractor = Extractor(self.settings, self.encoders)
         spaces = active_spaces(self.encoders)
         # Only the encoding half of the writer is used: no catalog, no indexes.
-        self.writer = BatchWriter(None, spaces, {}, _no_index,  # type: ignore[arg-type]
+        self.writer = BatchWriter(_NoCatalog(), spaces, {}, _no_index,  # type: ignore[arg-type]
                                   self.settings.max_image_pixels)
-        self.known = known_hashes
+        self.known = known_hashes if known_hashes is not None else np.zeros(0, np.uint64)
 
     def prepare(self, path: str, size: int, mtime_ns: int) -> Outcome:
         """``Ingestor.prepare`` without a catalog: known content attaches, else extract."""
         try:
             digest = content_hash(Path(path))
-            if digest in self.known:
+            if _contains(self.known, digest):
                 return Attach(path, size, mtime_ns, digest)
             return self.extractor.extract(Path(path), size, mtime_ns, digest)
         except MediaError as exc:
@@ -101,6 +120,26 @@ class EncodeActor:
         return {"ord": np.asarray(batch["ord"]), "blob": np.asarray(blobs, dtype=object)}
 
 
+def _prefix(digest: str) -> int:
+    return int(digest[:16], 16)
+
+
+def _known_prefixes(ingestor: Ingestor) -> np.ndarray:
+    """The catalog's content hashes as sorted 64-bit prefixes: 8 bytes an item to ship.
+
+    A prefix collision only makes an actor answer "attach" for new content; the driver then
+    finds no item with the full hash and decodes the file itself, so the catalog stays right.
+    """
+    rows = ingestor.catalog.conn.execute("SELECT content_hash FROM items").fetchall()
+    return np.sort(np.fromiter((_prefix(r[0]) for r in rows), dtype=np.uint64, count=len(rows)))
+
+
+def _contains(sorted_prefixes: np.ndarray, digest: str) -> bool:
+    key = np.uint64(_prefix(digest))
+    i = int(np.searchsorted(sorted_prefixes, key))
+    return i < sorted_prefixes.size and sorted_prefixes[i] == key
+
+
 class PrecomputedWriter(BatchWriter):
     """The ingestor's writer, taking vectors computed on the cluster instead of encoding.
 
@@ -122,6 +161,10 @@ class PrecomputedWriter(BatchWriter):
                 out.extend(super()._encode([e]))
             else:
                 if not isinstance(got, str):
+                    for name in got:  # record / check the space's model as encoding would
+                        ready = getattr(self.spaces[name], "ready", None)
+                        if callable(ready):
+                            ready(self.catalog)
                     self.encoded += sum(len(slots) for slots, _ in got.values())
                 out.append(got)
         return out
@@ -200,10 +243,7 @@ def _run(ingestor: Ingestor, todo: Sequence[FileEntry], *, address: str, actors:
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     size = actors or (int(gpus) if gpus >= 1 else max(1, int(cpus) // 2))
     size = max(1, min(size, len(todo)))
-    known: frozenset[str] = frozenset()
-    if known_hashes:
-        rows = ingestor.catalog.conn.execute("SELECT content_hash FROM items").fetchall()
-        known = frozenset(r[0] for r in rows)
+    known = _known_prefixes(ingestor) if known_hashes else None
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # commit in input order: ids as a local run
     ds = ray.data.from_items([

@@ -128,7 +128,22 @@ def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
                Query(text="whale songs", limit=10)]
     assert _top10(local, encoders, queries) == _top10(distributed, encoders, queries)
 
-    # A second run finds everything unchanged and never starts an actor.
+    # Second runs: a copy of known content attaches on the actor (no decoding) and the rest is
+    # unchanged; both directories still agree.
+    (root / "copy-of-chess.txt").write_text(DOCS["chess.txt"])
+    with Ingestor(local, encoders) as ing:
+        one = index_files(ing, list(scan([root])))
     with Ingestor(distributed, encoders) as ing:
-        again = index_files_on_ray(ing, list(scan([root])), address="auto", actors=2)
-    assert (again.added, again.unchanged) == (0, 10)
+        many = index_files_on_ray(ing, list(scan([root])), address="auto", actors=2)
+        assert ing.decoded == 0
+    assert (one.added, one.unchanged) == (many.added, many.unchanged) == (1, 10)
+    a, b = _tables(tmp_path / "local"), _tables(tmp_path / "ray")
+    assert a["files"] == b["files"] and a["items"] == b["items"]
+
+
+def test_known_hash_prefixes() -> None:
+    from indexer.ray_index import _contains, _prefix
+
+    known = np.sort(np.array([_prefix("00" * 20), _prefix("ff" * 20)], dtype=np.uint64))
+    assert _contains(known, "ff" * 20) and _contains(known, "00" * 20)
+    assert not _contains(known, "ab" * 20) and not _contains(known[:0], "ab" * 20)
