@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -81,18 +81,6 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def warn_missing_models(encoders: Encoders, console: Console) -> None:
-    """Say which modalities are off because their model is missing (the run goes on)."""
-    try:
-        statuses = encoders.status()
-    except Exception:  # noqa: BLE001 - status is informative only
-        return
-    for st in statuses:
-        if not getattr(st, "available", True):
-            console.print(f"[yellow]warning:[/] {st.name} unavailable, its modality is "
-                          f"skipped: {getattr(st, 'reason', '')}")
-
-
 def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
               reembed: bool = False, encoders: Encoders | None = None,
               console: Console | None = None, progress: bool = True,
@@ -102,8 +90,8 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
     if encoders is None:
         from retrieval.encoders import Encoders
 
-        encoders = Encoders(settings)
-        warn_missing_models(encoders, console)
+        encoders = Encoders(settings)  # lazy: models load when a file needs them, and a
+        # missing model is logged once and disables only its modality
     stop = threading.Event()
     t0 = time.monotonic()
     scan_failures: list[Failure] = []
@@ -132,20 +120,28 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
     return RunResult(report, stop.is_set(), decoded, encoded)
 
 
-def summary_table(result: RunResult, max_failures: int = 50) -> Table:
-    """The end-of-run table: counts, seconds, and each failure with its reason."""
+def summary_table(result: RunResult, max_failures: int = 50) -> Group:
+    """The end-of-run summary: counts and seconds, then each failure with its reason."""
     r = result.report
     title = "xmodal index (interrupted: run again to finish)" if result.interrupted else (
         "xmodal index")
     table = Table(title=title, show_header=True)
-    for col in ("added", "updated", "unchanged", "removed", "failed", "seconds"):
+    for col in ("added", "updated", "unchanged", "removed", "failed", "seconds", "files/s"):
         table.add_column(col, justify="right")
+    done = r.added + r.updated + r.unchanged + r.failed
+    rate = done / r.seconds if r.seconds > 0 else 0.0
     table.add_row(*(str(v) for v in (r.added, r.updated, r.unchanged, r.removed, r.failed,
-                                     f"{r.seconds:.1f}")))
+                                     f"{r.seconds:.1f}", f"{rate:.1f}")))
+    parts: list[RenderableType] = [table]
     if r.failures:
-        shown = r.failures[:max_failures]
-        table.caption = "\n".join(f"failed: {f.path}: {f.reason}" for f in shown)
+        failures = Table("failed file", "reason", title="failures", title_justify="left",
+                         show_lines=False)
+        for f in r.failures[:max_failures]:
+            reason = f.reason
+            if reason.startswith(f.path):  # most reasons start by naming the file again
+                reason = reason[len(f.path):].lstrip(" :")
+            failures.add_row(f.path, reason)
+        parts.append(failures)
         if len(r.failures) > max_failures:
-            table.caption += f"\n... and {len(r.failures) - max_failures} more (use --json)"
-        table.caption_justify = "left"
-    return table
+            parts.append(Text(f"... and {len(r.failures) - max_failures} more (use --json)"))
+    return Group(*parts)

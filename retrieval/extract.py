@@ -193,6 +193,8 @@ class Extractor:
 
         with self._count_lock:
             self.decoded += 1
+        if size == 0:
+            raise MediaError(f"{path} is empty (0 bytes)")
         kind = media.detect_type(path)
         if kind is None:
             raise MediaError(f"{path}: unsupported or unrecognised file type")

@@ -13,7 +13,6 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,29 +27,90 @@ if TYPE_CHECKING:
 LOCK_NAME = "index.lock"
 
 
-@dataclass(frozen=True)
 class Space:
-    """A live vector space: its model's name and dimension, and how to embed into it."""
+    """A vector space and the encoder behind it, loaded only when something must be encoded.
 
-    name: str
-    model: str
-    dim: int
-    encode_texts: Callable[[Sequence[str]], np.ndarray]
-    encode_images: Callable[[Sequence[Any]], np.ndarray] | None = None
+    ``model`` (the encoder's name) is known without loading, which is enough to refuse a
+    changed model at start-up; the dimension needs the weights and is checked against the
+    catalog on first use (``ready``). A run with nothing new to encode loads no model at all.
+    """
+
+    def __init__(self, name: str, model: str, get: Callable[[], Any], images: bool) -> None:
+        self.name = name
+        self.model = model
+        self.images = images  # whether images go into this space (CLIP's image tower)
+        self._get = get
+        self._checked = False
+
+    @property
+    def encoder(self) -> Any:
+        return self._get()
+
+    @property
+    def dim(self) -> int:
+        enc = self._get()
+        if enc is None:
+            raise XmodalError(f"the model for the {self.name!r} space is unavailable")
+        return int(enc.dim)
+
+    def ready(self, catalog: Catalog) -> bool:
+        """Load the encoder (False when unavailable); IndexMismatch if its dimension changed."""
+        enc = self._get()
+        if enc is None:
+            return False
+        if not self._checked:
+            stored = catalog.space_model(self.name)
+            if stored is None:  # first vectors of this space: record what made them
+                with catalog.write() as conn:
+                    catalog.set_meta(f"space.{self.name}.model", self.model, conn)
+                    catalog.set_meta(f"space.{self.name}.dim", str(int(enc.dim)), conn)
+            elif stored != (self.model, int(enc.dim)):
+                raise IndexMismatch(_mismatch(self.name, stored, (self.model, int(enc.dim))))
+            self._checked = True
+        return True
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        enc = self._get()
+        return enc.encode_texts(texts) if self.images else enc.encode(texts)
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        return self._get().encode_images(images)
+
+
+def _mismatch(name: str, stored: tuple[str, int], now: tuple[str, int]) -> str:
+    return (
+        f"the {name!r} space was built with {stored[0]} ({stored[1]}-d) but the configured "
+        f"model is {now[0]} ({now[1]}-d). Run `xmodal index --reembed PATH...` to re-encode "
+        "the collection with the new model (stored text is reused, images are decoded "
+        "again), or configure the old model."
+    )
 
 
 def active_spaces(encoders: Encoders | None) -> dict[str, Space]:
-    """The spaces whose encoder is available (a missing model disables only its space)."""
-    out: dict[str, Space] = {}
+    """The spaces whose encoder is configured; none is loaded here.
+
+    With the real ``Encoders`` container, names come from ``status(load=False)``; any other
+    object (tests' fakes) is asked for its ``text``/``clip`` attributes directly.
+    """
     if encoders is None:
-        return out
-    text = encoders.text
-    if text is not None:
-        out["text"] = Space("text", str(text.name), int(text.dim), text.encode)
-    clip = encoders.clip
-    if clip is not None:
-        out["clip"] = Space("clip", str(clip.name), int(clip.dim), clip.encode_texts,
-                            clip.encode_images)
+        return {}
+    names: dict[str, str] = {}
+    status = getattr(encoders, "status", None)
+    if callable(status):
+        try:
+            names = {st.kind: st.name for st in status(load=False)
+                     if st.kind in ("text", "clip")}
+        except TypeError:
+            names = {}
+    out: dict[str, Space] = {}
+    for role in ("text", "clip"):
+        if role in names:
+            out[role] = Space(role, str(names[role]), lambda r=role: getattr(encoders, r),
+                              images=role == "clip")
+            continue
+        enc = getattr(encoders, role, None)
+        if enc is not None:
+            out[role] = Space(role, str(enc.name), lambda e=enc: e, images=role == "clip")
     return out
 
 
@@ -58,28 +118,27 @@ def check_space_models(catalog: Catalog, spaces: dict[str, Space], *,
                        reembed: bool = False) -> list[str]:
     """Record models of new spaces; refuse (or with ``reembed`` reset) changed ones.
 
-    Returns the spaces that were reset; their vectors are gone and must be backfilled.
+    Only a space that was never written (or is being reset) loads its model here, for its
+    dimension. Returns the spaces that were reset; their vectors are gone and get backfilled.
     Raises IndexMismatch naming the old and new model when ``reembed`` is False.
     """
     reset: list[str] = []
     for name, space in sorted(spaces.items()):
         stored = catalog.space_model(name)
-        same = stored == (space.model, space.dim)
-        if stored is not None and not same and not reembed:
-            raise IndexMismatch(
-                f"the {name!r} space was built with {stored[0]} ({stored[1]}-d) but the "
-                f"configured model is {space.model} ({space.dim}-d). Run `xmodal index "
-                "--reembed PATH...` to re-encode the collection with the new model (stored "
-                "text is reused, images are decoded again), or configure the old model."
-            )
-        if stored is not None and same and not reembed:
-            continue
+        if not reembed and (stored is None or stored[0] == space.model):
+            continue  # new, or the same model: recorded and checked by ``ready`` on first use
+        if stored is not None and not reembed:
+            dim = space.dim if space.encoder is not None else -1
+            raise IndexMismatch(_mismatch(name, stored, (space.model, dim)))
+        if space.encoder is None:
+            continue  # unavailable now: nothing to record or reset
+        dim = space.dim
         with catalog.write() as conn:
             if stored is not None:
                 conn.execute("DELETE FROM vectors WHERE space=?", (name,))
                 reset.append(name)
             catalog.set_meta(f"space.{name}.model", space.model, conn)
-            catalog.set_meta(f"space.{name}.dim", str(space.dim), conn)
+            catalog.set_meta(f"space.{name}.dim", str(dim), conn)
             catalog.bump_generation(conn, name)
     return reset
 

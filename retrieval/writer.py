@@ -44,13 +44,14 @@ class BatchWriter:
     def _encode_many(self, items: list[Extracted]) -> list[Encoded] | None:
         """All items' vectors in one call per space and tower; None when any call fails."""
         per: list[dict[str, tuple[list[int], list[np.ndarray]]]] = [{} for _ in items]
+        live = {n: s for n, s in self.spaces.items() if s.ready(self.catalog)}
         try:
-            for name, space in self.spaces.items():
+            for name, space in live.items():
                 slots = [(n, i) for n, e in enumerate(items) for i in range(len(e.parts))]
                 blocks = []
                 if slots:
                     blocks.append(space.encode_texts([items[n].parts[i].text for n, i in slots]))
-                if space.encode_images is not None:
+                if space.images:
                     imgs = [n for n, e in enumerate(items) if e.image is not None]
                     if imgs:
                         blocks.append(space.encode_images([items[n].image for n in imgs]))
@@ -195,18 +196,22 @@ class BatchWriter:
             rows = self.catalog.conn.execute(
                 "SELECT p.id, p.text FROM parts p WHERE p.kind IN ('chunk','segment','ocr') "
                 f"AND {missing} ORDER BY p.id", (name,)).fetchall()
+            if rows and not space.ready(self.catalog):
+                continue  # its model is unavailable on this run
             for i in range(0, len(rows), BACKFILL_TEXTS):
                 if stop is not None and stop.is_set():
                     return done
                 chunk = rows[i:i + BACKFILL_TEXTS]
                 done += self._store(name, [r[0] for r in chunk],
                                     space.encode_texts([r[1] or "" for r in chunk]))
-            if space.encode_images is None:
+            if not space.images:
                 continue
             rows = self.catalog.conn.execute(
                 "SELECT p.id, p.item_id FROM parts p JOIN items i ON i.id = p.item_id "
                 f"WHERE i.type='image' AND p.kind='file' AND {missing} ORDER BY p.id",
                 (name,)).fetchall()
+            if rows and not space.ready(self.catalog):
+                continue
             for i in range(0, len(rows), BACKFILL_IMAGES):
                 if stop is not None and stop.is_set():
                     return done
