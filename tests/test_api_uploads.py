@@ -188,3 +188,11 @@ def test_serve_warns_when_exposed_without_a_token(tmp_path: Path) -> None:
     finally:
         err = _stop(proc)
     assert "without XMODAL_API_TOKEN" in err
+
+
+def test_a_write_without_the_token_is_refused_before_its_body_is_read(wclient, writable) -> None:
+    """401, not 413 or a parse: an anonymous client cannot make the server take in a body."""
+    big = b"x" * (writable.max_upload_mb * 1024 * 1024 + 1)
+    r = wclient.post("/api/index", files={"files": ("big.txt", big, "text/plain")})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["error"]["code"] == "unauthorized"

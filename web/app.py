@@ -18,13 +18,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval import __version__
 from retrieval.config import Settings
 from web import api, index_routes, media_routes
 from web.deps import SearchEngine
 from web.errors import BodyLimitMiddleware, install_error_handlers
+from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
 
 log = logging.getLogger("xmodal.web")
 
@@ -36,34 +36,6 @@ PAGE_CSP = (
     "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-
-
-class SecurityHeadersMiddleware:
-    """Headers every answer should carry; routes with stricter needs set their own first."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                for name, value in (
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ):
-                    if name not in names:
-                        headers.append((name, value))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _make_engine(settings: Settings) -> SearchEngine:
@@ -131,4 +103,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_mb * 1024 * 1024)
+    if settings.api_token:  # outermost: refuse writes without the token before reading a byte
+        app.add_middleware(WriteGuardMiddleware, token=settings.api_token)
     return app

@@ -76,3 +76,14 @@ def require_token(
             "a valid 'Authorization: Bearer <token>' header is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def bearer_matches(authorization: str | None, expected: str) -> bool:
+    """Whether a raw ``Authorization`` header carries the token (constant-time compare).
+
+    Used by the write guard, which must decide before any request body is read.
+    """
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        given = ""
+    return hmac.compare_digest(given.strip().encode("utf-8"), expected.encode("utf-8"))
