@@ -180,3 +180,38 @@ def test_ids_lists_dense_and_far_apart_ids(settings: Settings, catalog: Catalog)
     far = np.array([10**9, 10**12 + 7])
     idx.add(np.concatenate([far, dense]), _unit(dense.size + far.size, seed=11))
     assert idx.ids().tolist() == first + dense.tolist() + far.tolist()
+
+
+def test_engine_answers_the_same_on_both_stores(tmp_path: Path) -> None:
+    """Whole searches (fusion, filters, paging, similar) over one corpus, FAISS vs Milvus."""
+    from retrieval.engine import Engine
+    from retrieval.results import Query
+    from tests.engine_fakes import build, fake_encoders
+
+    enc = fake_encoders()
+    build(tmp_path, enc)
+    queries = [
+        Query(text="river boat"),
+        Query(text="river boat", types=["image"]),
+        Query(text="river boat invoice", path_glob="/c/docs/"),
+        Query(text="invoice river", modified_after=350, modified_before=550),
+        Query(text="note common words river", limit=7, offset=7),
+        Query(text="INV-4471", fusion="score"),
+        Query(text="boat river", weights={"clip": 0, "keyword": 0}),
+    ]
+
+    def answers(store: str) -> list[list[tuple[int, float]]]:
+        engine = Engine(Settings(XMODAL_DATA=tmp_path, vector_store=store),
+                        encoders=enc)  # type: ignore[arg-type]
+        try:
+            out = [engine.search(q).results for q in queries]
+            out.append(engine.similar(1, limit=10).results)
+            assert engine.stats()["vector_store"].startswith("FAISS" if store == "faiss"
+                                                              else "Milvus")
+        finally:
+            engine.close()
+        return [[(r.id, round(r.score, 4)) for r in res] for res in out]
+
+    faiss_answers = answers("faiss")
+    assert all(faiss_answers[:4])
+    assert answers("milvus") == faiss_answers
