@@ -50,7 +50,6 @@ def test_detect_type_by_content(tmp_path: Path, tone_wav: Path) -> None:
     assert detect_type(tmp_path / "p.html") == "text"
     # content wins over a misleading name; unknown binary and empty files are nothing
     assert detect_type(m.text_named(tmp_path / "photo.png")) == "text"
-    (tmp_path / "x.wav").write_bytes(img.tobytes()[:1] + (tmp_path / "a.png").read_bytes())
     (tmp_path / "blob.bin").write_bytes(np.random.default_rng(0).bytes(4096))
     assert detect_type(tmp_path / "blob.bin") is None
     assert detect_type(m.empty_file(tmp_path / "e.jpg")) is None
@@ -202,6 +201,31 @@ def test_ffmpeg_formats_stream_too(tmp_path: Path, tone_wav: Path) -> None:
     assert [round(o, 3) for o, _ in blocks][:3] == [0.0, 1.0, 2.0]
     assert sum(len(b) for _, b in blocks) == pytest.approx(2.5 * 16000, rel=0.03)
     assert audio_duration(m4a) == pytest.approx(2.5, rel=0.03)
+
+
+def test_long_audio_is_streamed_not_loaded(tmp_path: Path) -> None:
+    """Ten minutes through both decoders in 10 s blocks: peak memory stays a few blocks."""
+    import tracemalloc
+
+    sr, minutes = 8000, 10
+    wav = tmp_path / "long.wav"
+    with sf.SoundFile(str(wav), "w", sr, 1, "PCM_16") as f:
+        minute = (0.2 * np.sin(2 * np.pi * 300 * np.arange(60 * sr) / sr)).astype(np.float32)
+        for _ in range(minutes):
+            f.write(minute)
+    mka = tmp_path / "long.mka"  # PCM in Matroska: libsndfile cannot, ffmpeg can, cheaply
+    subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(wav), "-c:a", "pcm_s16le",
+                    str(mka)], check=True, timeout=120)
+    whole = minutes * 60 * 16000 * 4  # bytes, were the whole recording decoded at once
+    for path in (wav, mka):
+        tracemalloc.start()
+        total = 0
+        for _, block in iter_audio(path, block_seconds=10.0):
+            total += len(block)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert total == pytest.approx(minutes * 60 * 16000, rel=1e-3)
+        assert peak < whole / 5, f"{path.suffix}: peak {peak / 1e6:.1f} MB"
 
 
 @pytest.mark.parametrize(

@@ -41,3 +41,24 @@ def test_table_lists_every_encoder(offline_settings: Settings) -> None:
     for expected in ("text", "clip", "speech", "ocr", "xmodal-tiny-clip", "tiny.en"):
         assert expected in out
     assert out.count("available") == 4 and "unavailable" not in out
+
+
+def test_missing_model_disables_only_its_modality(
+    text_encoder, speech_faster, ocr_reader, caplog
+) -> None:
+    """Encoders hands out None for CLIP (one warning), and the other three keep working."""
+    import logging
+
+    from retrieval.encoders import Encoders
+
+    enc = Encoders(Settings(device="cpu"), text=text_encoder, speech=speech_faster,
+                   ocr=ocr_reader)
+    with caplog.at_level(logging.WARNING, logger="retrieval.encoders"):
+        assert enc.clip is None and enc.clip is None
+    warnings = [r for r in caplog.records if "clip" in r.getMessage()]
+    assert len(warnings) == 1 and "XMODAL_CLIP_CHECKPOINT" in warnings[0].getMessage()
+    assert enc.text is text_encoder and enc.speech is speech_faster and enc.ocr is ocr_reader
+    assert enc.text.encode(["still works"]).shape == (1, 384)
+    status = {s.kind: s for s in enc.status()}
+    assert [k for k, s in status.items() if not s.available] == ["clip"]
+    assert "XMODAL_CLIP_CHECKPOINT" in (status["clip"].reason or "")
