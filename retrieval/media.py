@@ -34,6 +34,10 @@ TEXT_EXTS = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pd
 HTML_EXTS = {".html", ".htm", ".xhtml"}
 MediaType = Literal["image", "audio", "text"]
 
+# load_image checks the pixel count itself (XMODAL_MAX_IMAGE_PIXELS), so Pillow's warning is
+# noise. Pillow still refuses outright above 2x Image.MAX_IMAGE_PIXELS (about 179 megapixels).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 # --- type detection -------------------------------------------------------------------------
 
@@ -136,35 +140,36 @@ def load_image(src: Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
             raise MediaError(f"cannot read {label}: {exc.strerror or exc}") from exc
     if not data:
         raise MediaError(f"{label} is empty (0 bytes)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{label} is too large to decode safely: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        hint = " (it contains text)" if _looks_like_text(data[:4096]) else ""
+        raise MediaError(f"{label} is not a readable image{hint}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(f"{label} is not a readable image: {exc}") from exc
+    with im:
+        w, h = im.size
+        if w <= 0 or h <= 0:
+            raise MediaError(f"{label} has an invalid size {w}x{h}")
+        if w * h > max_pixels:
+            raise MediaError(
+                f"{label} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                "(XMODAL_MAX_IMAGE_PIXELS); refusing to decode it"
+            )
         try:
-            im = Image.open(io.BytesIO(data))
+            im.seek(0)
+            im.load()
+            try:
+                frame = ImageOps.exif_transpose(im) or im
+            except Exception:  # noqa: BLE001 - broken EXIF: show the pixels unrotated
+                frame = im
+            return to_rgb(frame).copy()
         except Image.DecompressionBombError as exc:
             raise MediaError(f"{label} is too large to decode safely: {exc}") from exc
-        except UnidentifiedImageError as exc:
-            hint = " (it contains text)" if _looks_like_text(data[:4096]) else ""
-            raise MediaError(f"{label} is not a readable image{hint}") from exc
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise MediaError(f"{label} is not a readable image: {exc}") from exc
-        with im:
-            w, h = im.size
-            if w <= 0 or h <= 0:
-                raise MediaError(f"{label} has an invalid size {w}x{h}")
-            if w * h > max_pixels:
-                raise MediaError(
-                    f"{label} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
-                    "(XMODAL_MAX_IMAGE_PIXELS); refusing to decode it"
-                )
-            try:
-                im.seek(0)
-                im.load()
-                frame = ImageOps.exif_transpose(im) or im
-                return to_rgb(frame).copy()
-            except Image.DecompressionBombError as exc:
-                raise MediaError(f"{label} is too large to decode safely: {exc}") from exc
-            except (OSError, ValueError, SyntaxError, EOFError) as exc:
-                raise MediaError(f"{label} is damaged or truncated: {exc}") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise MediaError(f"{label} is damaged or truncated: {exc}") from exc
 
 
 # --- text -----------------------------------------------------------------------------------

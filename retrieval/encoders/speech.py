@@ -162,7 +162,8 @@ class SpeechTranscriber(LazyModel):
     # --- transcription --------------------------------------------------------------------
 
     def _language_hint(self) -> str | None:
-        return "en" if Path(self.model_name).stem.endswith(".en") else None
+        name = Path(self.model_name).name.removesuffix(".pt")
+        return "en" if name.endswith(".en") else None
 
     def _run_block(self, audio: np.ndarray) -> tuple[str | None, Iterator[RawSegment]]:
         """One block through the backend: (language, iterator of (start, end, text))."""
