@@ -196,3 +196,22 @@ def test_a_write_without_the_token_is_refused_before_its_body_is_read(wclient, w
     r = wclient.post("/api/index", files={"files": ("big.txt", big, "text/plain")})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_an_indexed_file_swapped_for_a_link_is_not_served(wclient, writable, tmp_path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("zq-private-marker, never to be served\n")
+    r = wclient.post(
+        "/api/index",
+        files={"files": ("swap.txt", b"a note about the swap test\n", "text/plain")},
+        headers=auth(writable),
+    )
+    assert r.status_code == 200 and r.json()["added"] == 1, r.text
+    saved = next((writable.data_dir / "uploads").rglob("swap.txt"))
+    hit = wclient.get("/api/search", params={"q": "note about the swap test"}).json()["results"]
+    item = next(h["id"] for h in hit if h["path"] == str(saved))
+    assert wclient.get(f"/media/{item}").status_code == 200
+    saved.unlink()
+    saved.symlink_to(secret)
+    r = wclient.get(f"/media/{item}")
+    assert r.status_code == 404 and "zq-private-marker" not in r.text

@@ -18,7 +18,8 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from retrieval.errors import MediaError
-from web.deps import EngineDep, SettingsDep
+from retrieval.results import ItemDetail
+from web.deps import EngineDep, SearchEngine, SettingsDep
 from web.errors import ApiError
 from web.schemas import ERROR_RESPONSES
 from web.thumbs import icon_svg, make_thumbnail
@@ -69,15 +70,34 @@ def check_range(header: str | None, size: int) -> None:
         raise ApiError(400, "bad_range", "malformed Range header; use bytes=start-end") from exc
 
 
-@router.get("/media/{item_id}", responses=ERROR_RESPONSES, response_class=FileResponse)
-async def get_media(engine: EngineDep, item_id: ItemId, request: Request) -> Response:
-    """The original file of an indexed item; supports HTTP Range so audio can be scrubbed."""
-    path = await run_in_threadpool(engine.media_path, item_id)
-    detail = await run_in_threadpool(engine.item, item_id)
+def indexed_file(engine: SearchEngine, item_id: int) -> tuple[Path, ItemDetail, int]:
+    """The item's file as it was indexed, with its details and current size.
+
+    Refused (404) when the file no longer looks like what was indexed: a different size, or a
+    path whose last component has become a link to a file the catalog does not hold for this
+    item (someone with write access to an indexed folder swapping a photo for a link to a
+    secret). Runs in a worker thread: it touches the catalog and the disk.
+    """
+    detail = engine.item(item_id)
+    path = engine.media_path(item_id)
+    gone = ApiError(404, "not_found", f"the file of item {item_id} changed since it was indexed")
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ApiError(404, "not_found", f"the file of item {item_id} is gone") from exc
+        raise gone from exc
+    if detail.size is not None and size != detail.size:
+        raise gone
+    if path.is_symlink():
+        owner = getattr(engine, "item_id_for_path", None)
+        if owner is None or owner(path.resolve()) != item_id:
+            raise gone
+    return path, detail, size
+
+
+@router.get("/media/{item_id}", responses=ERROR_RESPONSES, response_class=FileResponse)
+async def get_media(engine: EngineDep, item_id: ItemId, request: Request) -> Response:
+    """The original file of an indexed item; supports HTTP Range so audio can be scrubbed."""
+    path, detail, size = await run_in_threadpool(indexed_file, engine, item_id)
     check_range(request.headers.get("range"), size)
     return FileResponse(
         path,
@@ -94,7 +114,7 @@ async def get_thumb(engine: EngineDep, settings: SettingsDep, item_id: ItemId) -
     detail = await run_in_threadpool(engine.item, item_id)
     if detail.type != "image":
         return Response(icon_svg(detail.type), media_type="image/svg+xml", headers=_SAFE_HEADERS)
-    source = await run_in_threadpool(engine.media_path, item_id)
+    source, _, _ = await run_in_threadpool(indexed_file, engine, item_id)
     try:
         thumb = await run_in_threadpool(
             make_thumbnail, settings.data_dir / "thumbs", item_id, source
