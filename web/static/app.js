@@ -245,7 +245,7 @@ function whyList(scores) {
 function fitThumb(e) {
   const img = e.target;
   const ratio = img.naturalWidth / Math.max(1, img.naturalHeight);
-  if (ratio > 2 || ratio < 0.5) img.classList.add("whole");
+  if (ratio > 1.7 || ratio < 0.6) img.classList.add("whole");
 }
 
 function card(r, words) {
