@@ -97,20 +97,23 @@ def test_small_collections_are_exact():
 
 def test_large_collections_are_approximate_and_tuned():
     plan = choose_index(1_000_000, 384)
-    assert plan.kind == "ivf_flat"
-    assert plan.nlist == nlist_for(1_000_000) and 0 < plan.nprobe < plan.nlist
+    assert plan.kind == "ivf_sq8" and plan.factory.endswith(",SQ8") and plan.supports_remove
+    assert plan.nlist == nlist_for(1_000_000) and plan.nprobe == plan.nlist // 4
     assert plan.train_size >= 39 * plan.nlist
     assert "nprobe" in plan.describe()
 
 
 def test_memory_budget_moves_to_compressed_codes():
     n, dim = 1_000_000, 384
-    full = estimate_bytes("ivf_flat", n, dim, nlist_for(n))
-    plan = choose_index(n, dim, memory_budget_bytes=full // 2)
-    assert plan.kind == "ivf_sq8" and plan.meets_target and plan.est_bytes <= full // 2
+    sq8 = estimate_bytes("ivf_sq8", n, dim, nlist_for(n))
+    assert sq8 < estimate_bytes("ivf_flat", n, dim, nlist_for(n)) // 3
+    assert choose_index(n, dim, memory_budget_bytes=sq8).kind == "ivf_sq8"
+    plan = choose_index(n, dim, memory_budget_bytes=sq8 - 1)
+    assert plan.kind == "ivf_pq" and not plan.meets_target and plan.supports_remove
     assert "budget" in plan.reason
-    frozen = choose_index(n, dim, memory_budget_bytes=full // 3, removable=False)
-    assert frozen.kind in ("ivf_sq8", "ivf_pq") and frozen.meets_target
+    frozen = choose_index(n, dim, memory_budget_bytes=estimate_bytes("hnsw", n, dim) - 1,
+                          removable=False)
+    assert frozen.kind == "ivf_pq" and frozen.refine == "SQ8" and frozen.meets_target
 
 
 def test_impossible_budget_is_flagged_not_raised():
