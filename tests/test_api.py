@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -330,3 +331,27 @@ def test_voice_queries_beyond_the_limit_get_retry_after(writable, tmp_path: Path
     busy = [r for r in answers if r.status_code == 503]
     assert all(r.headers.get("retry-after") for r in busy)
     assert assert_error(busy[0], 503)["code"] == "busy"
+
+
+def test_a_transcription_does_not_block_other_requests(live, tmp_path: Path) -> None:
+    """Whisper runs in a worker thread: the event loop keeps answering meanwhile."""
+    _, segment = live.segment()
+    wav = speak(segment["text"] + ". " + segment["text"], tmp_path / "long.wav").read_bytes()
+    done = threading.Event()
+
+    def ask() -> None:
+        with httpx.Client(base_url=live.url, timeout=300) as c:
+            c.post("/api/search", files={"audio": ("q.wav", wav, "audio/wav")})
+        done.set()
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    slowest = 0.0
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            assert c.get("/healthz").status_code == 200
+            slowest = max(slowest, time.perf_counter() - t0)
+            time.sleep(0.05)
+    worker.join()
+    assert slowest < 1.5, f"/healthz took {slowest:.2f} s while a voice query ran"
