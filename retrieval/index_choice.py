@@ -248,3 +248,56 @@ def _sample(x: np.ndarray, size: int) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=np.float32)
     idx = np.random.default_rng(0).choice(len(x), size=size, replace=False)
     return np.ascontiguousarray(x[np.sort(idx)], dtype=np.float32)
+
+
+def _inner(index: faiss.Index) -> faiss.Index:
+    import faiss
+
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexIDMap2 | faiss.IndexIDMap):
+        index = faiss.downcast_index(index.index)
+    return index
+
+
+def kind_of(index: faiss.Index) -> tuple[Kind, int]:
+    """(kind, nlist) of a built index (through its id map), to compare with a plan."""
+    import faiss
+
+    inner = _inner(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        return "hnsw", 0
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is None:
+        return "flat", 0
+    ivf = faiss.downcast_index(ivf)
+    if isinstance(ivf, faiss.IndexIVFScalarQuantizer):
+        return "ivf_sq8", int(ivf.nlist)
+    if isinstance(ivf, faiss.IndexIVFFlat):
+        return "ivf_flat", int(ivf.nlist)
+    return "ivf_pq", int(ivf.nlist)
+
+
+def describe_index(index: faiss.Index) -> str:
+    """What an index is, for stats and logs: ``Flat``, ``IVF512,SQ8 (nprobe=128)``, ..."""
+    import faiss
+
+    kind, nlist = kind_of(index)
+    if kind == "flat":
+        return "Flat"
+    if kind == "hnsw":
+        return f"HNSW (efSearch={_inner(index).hnsw.efSearch})"
+    ivf = faiss.extract_index_ivf(_inner(index))
+    codes = {"ivf_sq8": "SQ8", "ivf_flat": "Flat", "ivf_pq": "PQ"}[kind]
+    return f"IVF{nlist},{codes} (nprobe={ivf.nprobe})"
+
+
+def plan_matches(index: faiss.Index, plan: IndexPlan) -> bool:
+    """Whether ``index`` is close enough to ``plan`` to keep (else rebuild it to the plan).
+
+    Same kind, and for IVF a list count within a factor of two of the plan's, so a growing
+    collection is rebuilt when it has about quadrupled, not on every commit.
+    """
+    kind, nlist = kind_of(index)
+    if kind != plan.kind:
+        return False
+    return not plan.nlist or plan.nlist // 2 <= nlist <= plan.nlist * 2

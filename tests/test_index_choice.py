@@ -13,9 +13,11 @@ from retrieval.index_choice import (
     build_index,
     choose_index,
     configure,
+    describe_index,
     estimate_bytes,
     nlist_for,
     plan_for,
+    plan_matches,
 )
 
 N, DIM, NQ = 10_000, 64, 200
@@ -143,3 +145,19 @@ def test_bad_shapes_raise():
 def test_training_data_is_required():
     with pytest.raises(ValueError):
         build_index(plan_for("ivf_flat", N, DIM), DIM, None)
+
+
+def test_built_indexes_describe_themselves_and_match_their_plan(data):
+    base, _, _ = data
+    for kind in ("flat", "ivf_sq8", "ivf_flat"):
+        plan = plan_for(kind, N, DIM)
+        index = faiss.IndexIDMap2(build_index(plan, DIM, base))
+        configure(index, plan)
+        assert plan_matches(index, plan)
+        text = describe_index(index)
+        assert text == "Flat" if kind == "flat" else f"nprobe={plan.nprobe}" in text
+    flat = faiss.IndexIDMap2(build_index(plan_for("flat", N, DIM), DIM))
+    assert not plan_matches(flat, choose_index(10 * FLAT_MAX, DIM))
+    small_ivf = faiss.IndexIDMap2(build_index(plan_for("ivf_sq8", N, DIM), DIM, base))
+    assert plan_matches(small_ivf, plan_for("ivf_sq8", 2 * N, DIM))
+    assert not plan_matches(small_ivf, plan_for("ivf_sq8", 100 * N, DIM))
