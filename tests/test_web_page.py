@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -35,13 +36,18 @@ SLOW = 90_000  # ms: a voice query transcribes on two shared CPU cores
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def playwright() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright) -> Iterator[object]:
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield b
+    b.close()
 
 
 @pytest.fixture()
@@ -196,3 +202,56 @@ def test_errors_are_shown_not_swallowed(page, live, tmp_path) -> None:
     page.locator("#image-file").set_input_files(str(broken))
     expect(page.locator("#message.error")).to_be_visible()
     expect(page.locator("#message.error button")).to_have_text("Try again")
+
+
+def test_dropping_or_pasting_a_picture_searches_with_it(page, live) -> None:
+    image_id = live.first("image")
+    page.goto("/")
+    for event in ("drop", "paste"):
+        page.evaluate(
+            """async ([id, kind]) => {
+                const blob = await (await fetch(`/media/${id}`)).blob();
+                const dt = new DataTransfer();
+                dt.items.add(new File([blob], `dropped-${kind}.png`, { type: blob.type }));
+                const opts = { bubbles: true, cancelable: true };
+                const ev = kind === "drop"
+                    ? new DragEvent("drop", { ...opts, dataTransfer: dt })
+                    : new ClipboardEvent("paste", { ...opts, clipboardData: dt });
+                document.dispatchEvent(ev);
+            }""",
+            [image_id, event],
+        )
+        expect(page.locator("#attachments")).to_contain_text(f"dropped-{event}.png")
+        expect(page.locator("#grid .card").first).to_have_attribute(
+            "data-id", str(image_id), timeout=SLOW
+        )
+
+
+def test_recording_a_question_with_the_microphone(playwright, live, tmp_path) -> None:
+    """Chromium's fake microphone plays a spoken WAV into MediaRecorder, as a person would."""
+    audio_id, segment = live.segment()
+    wav = speak(segment["text"], tmp_path / "mic.wav")
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}%noloop",
+        ],
+    )
+    try:
+        context = b.new_context(base_url=live.url, permissions=["microphone"])
+        pg = context.new_page()
+        pg.goto("/")
+        pg.locator("#record").click()
+        expect(pg.locator("#record")).to_have_attribute("aria-pressed", "true")
+        with wave.open(str(wav)) as w:  # let the whole question play into the microphone
+            pg.wait_for_timeout(1000 * w.getnframes() / w.getframerate() + 800)
+        pg.locator("#record").click()
+        expect(pg.locator("#heard")).to_be_visible(timeout=SLOW)
+        heard = set(re.findall(r"[a-z]{4,}", pg.locator("#heard").inner_text().lower()))
+        assert heard & set(re.findall(r"[a-z]{4,}", segment["text"].lower()))
+        expect(pg.locator(f'#grid .card[data-id="{audio_id}"]')).to_be_visible()
+    finally:
+        b.close()
