@@ -21,6 +21,7 @@ import io
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,8 +180,10 @@ def bench_text(n_speed: int, n_quality: int, n_queries: int) -> None:
     fp32.max_seq_length = 128
     int8 = SentenceTransformer(corpus.minilm_path(), device="cpu")
     int8.max_seq_length = 128
-    int8[0].auto_model = torch.ao.quantization.quantize_dynamic(
-        int8[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated but still works
+        warnings.simplefilter("ignore")
+        int8[0].auto_model = torch.ao.quantization.quantize_dynamic(
+            int8[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
     windows = _text_windows(n_speed)
 
     def enc(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
