@@ -55,7 +55,9 @@ class IndexPlan:
     """A FAISS structure and its search-time settings, ready for ``index_factory``.
 
     ``factory`` excludes the id map: callers wrap the index in ``IndexIDMap2`` themselves.
-    ``train_size`` is how many vectors to train on (0: no training needed);
+    ``train_size`` is how many vectors to train on (0: no training needed). IVF indexes
+    cannot ``reconstruct`` a vector (a direct map would break ``remove_ids`` through the id
+    map): read stored vectors from the catalog, which is the source of truth anyway.
     ``supports_remove`` is false for HNSW; ``mmap_ok`` says whether the saved index can be
     memory-mapped (``faiss.IO_FLAG_MMAP_IFC`` for Flat; IVF lists load into memory).
     """
