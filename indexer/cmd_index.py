@@ -7,8 +7,12 @@ start or go on (another run holds the data dir, a model changed without ``--reem
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,42 @@ def _fail(exc: Exception) -> None:
     sys.exit(1)
 
 
+FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def explain(exc: BaseException, settings: Settings) -> str | None:
+    """A one-line explanation for failures of the environment (disk full, damaged catalog)."""
+    text = str(exc).lower()
+    data = Path(settings.data_dir)
+    if (isinstance(exc, OSError) and exc.errno in FULL_ERRNOS) or (
+            isinstance(exc, sqlite3.Error) and ("full" in text or "too large" in text)):
+        return (f"no space left for {data} (disk full, quota or file size limit): {exc}. "
+                "Everything committed before is kept; free some space and run again.")
+    if isinstance(exc, sqlite3.OperationalError) and "i/o" in text:
+        return (f"could not write to {data} ({exc}): the disk may be full, a quota or file size "
+                "limit reached, or the disk failing. Everything committed before is kept; "
+                "free some space and run again (`xmodal repair` checks the catalog).")
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the catalog in {data} cannot be used ({exc}). Restore it from a backup, or "
+                "move catalog.sqlite away and run `xmodal index` again to rebuild it.")
+    return None
+
+
+@contextmanager
+def guarded(settings: Settings) -> Iterator[None]:
+    """Turn known failures into a message and exit code 1 instead of a traceback."""
+    try:
+        yield
+    except XmodalError as exc:
+        _fail(exc)
+    except (OSError, sqlite3.Error) as exc:
+        message = explain(exc, settings)
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as one JSON object.")
@@ -43,12 +83,9 @@ def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: boo
     from indexer.pipeline import run_index, summary_table
 
     err = Console(stderr=True)
-    try:
+    with guarded(settings):
         result = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
                            progress=not quiet, batch_files=batch_files)
-    except XmodalError as exc:
-        _fail(exc)
-        return
     if as_json:
         click.echo(result.report.model_dump_json())
         err.print(summary_table(result))
@@ -65,12 +102,8 @@ def remove(settings: Settings, paths: tuple[Path, ...]) -> None:
     """Forget files (and everything indexed below a folder); the files stay on disk."""
     from retrieval.ingest import Ingestor
 
-    try:
-        with Ingestor(settings, None, lock_timeout=30.0) as ing:
-            n = ing.remove(paths)
-    except XmodalError as exc:
-        _fail(exc)
-        return
+    with guarded(settings), Ingestor(settings, None, lock_timeout=30.0) as ing:
+        n = ing.remove(paths)
     click.echo(f"removed {n} path{'s' if n != 1 else ''}")
 
 
@@ -112,11 +145,8 @@ def collect_stats(settings: Settings) -> dict[str, Any]:
 @click.pass_obj
 def stats(settings: Settings, as_json: bool) -> None:
     """What is indexed: items per type, vectors per space, index types, models, disk use."""
-    try:
+    with guarded(settings):
         info = collect_stats(settings)
-    except XmodalError as exc:
-        _fail(exc)
-        return
     if as_json:
         click.echo(json.dumps(info))
         return
@@ -141,26 +171,27 @@ def repair(settings: Settings) -> None:
     from retrieval.store import rebuild_vector_index
     from retrieval.vectors import remove_stale_temps
 
+    if not catalog_path(settings).exists():
+        _fail(XmodalError(f"no catalog in {settings.data_dir}; run `xmodal index PATH` first"))
     lock = WriteLock(Path(settings.data_dir))
-    try:
+    with guarded(settings):
         lock.acquire(30.0)
-    except XmodalError as exc:
-        _fail(exc)
-        return
+    problems: list[str] = []
     try:
-        cat = Catalog(catalog_path(settings))
-        problems = cat.integrity_check()
-        for p in problems:
-            click.echo(f"problem: {p}", err=True)
-        if problems:
-            cat.repair_keywords()
+        with guarded(settings):
+            cat = Catalog(catalog_path(settings))
             problems = cat.integrity_check()
-        remove_stale_temps(Path(settings.data_dir))
-        for space in cat.spaces():
-            idx = rebuild_vector_index(settings, cat, space)
-            idx.save()
-            click.echo(f"{space}: rebuilt {idx.ntotal} vectors ({idx.kind})")
-        cat.close()
+            for p in problems:
+                click.echo(f"problem: {p}", err=True)
+            if problems:
+                cat.repair_keywords()
+                problems = cat.integrity_check()
+            remove_stale_temps(Path(settings.data_dir))
+            for space in cat.spaces():
+                idx = rebuild_vector_index(settings, cat, space)
+                idx.save()
+                click.echo(f"{space}: rebuilt {idx.ntotal} vectors ({idx.kind})")
+            cat.close()
     finally:
         lock.release()
     if problems:

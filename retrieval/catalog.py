@@ -36,11 +36,23 @@ from retrieval.catalog_schema import (
     _split_sql,
     fts_query,
 )
+from retrieval.errors import XmodalError
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "TEXT_KINDS", "Catalog", "FileRow", "ItemFilter", "ItemRow",
-    "KeywordHit", "PartRow", "fts_query",
+    "MIGRATIONS", "SCHEMA_VERSION", "TEXT_KINDS", "Catalog", "CatalogDamaged", "FileRow",
+    "ItemFilter", "ItemRow", "KeywordHit", "PartRow", "fts_query",
 ]
+
+class CatalogDamaged(XmodalError):
+    """The catalog file cannot be read as an xmodal catalog (damaged, or not SQLite at all)."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        super().__init__(
+            f"the catalog {path} is damaged or not a catalog ({exc}). Restore it from a backup, "
+            f"or move it away (with its -wal/-shm files) and run `xmodal index` again to "
+            "rebuild it from your files."
+        )
+
 
 class Catalog:
     """The SQLite catalog at ``path`` (created and migrated on first open)."""
@@ -52,7 +64,11 @@ class Catalog:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CatalogDamaged(self.path, exc) from exc
 
     # -- connections -------------------------------------------------------------------
     @property

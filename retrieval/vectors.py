@@ -16,7 +16,8 @@ cache that makes start-up fast. Consequences:
   deleted); callers resolve ids through ``Catalog.parts_for`` and skip unknown ones.
 
 File format: ``MAGIC``, a 4-byte little-endian header length, a JSON header
-(space, dim, generation, ntotal, kind), then ``faiss.serialize_index`` bytes. One file, so
+(space, dim, generation, ntotal, kind, blake2b of the rest), then ``faiss.serialize_index``
+bytes. The checksum catches damage that keeps the size (a flipped byte in a vector). One file, so
 the generation and the vectors can never be out of step with each other.
 
 Scores are inner products of L2-normalised vectors (cosine similarity), higher is better.
@@ -24,6 +25,7 @@ Scores are inner products of L2-normalised vectors (cosine similarity), higher i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -171,6 +173,7 @@ class VectorIndex:
             header = json.dumps({
                 "space": self.space, "dim": self.dim, "generation": self.generation,
                 "ntotal": int(self._index.ntotal), "kind": self.kind,
+                "blake2b": hashlib.blake2b(blob, digest_size=16).hexdigest(),
             }).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -204,8 +207,11 @@ class VectorIndex:
         start = len(MAGIC) + 4
         try:
             header = json.loads(data[start:start + hlen])
-            index = faiss.deserialize_index(np.frombuffer(data[start + hlen:], dtype=np.uint8))
-        except Exception as exc:  # json or faiss: a damaged file, whatever the detail
+            body = data[start + hlen:]
+            if hashlib.blake2b(body, digest_size=16).hexdigest() != header["blake2b"]:
+                raise ValueError("checksum mismatch")
+            index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+        except Exception as exc:  # json, checksum or faiss: a damaged file, whatever the detail
             raise ValueError(f"{path} is damaged: {exc}") from exc
         if index.ntotal != header["ntotal"] or index.d != header["dim"]:
             raise ValueError(f"{path} is damaged: header and index disagree")

@@ -87,3 +87,16 @@ def test_repair_rebuilds_damaged_index_and_keywords(built: tuple[Settings, Path]
     assert cat.integrity_check() == []
     assert VectorIndex.load(index_path(settings.data_dir, "text")).agrees_with(cat)
     cat.close()
+
+
+def test_damaged_catalog_gives_a_message_not_a_traceback(built: tuple[Settings, Path]) -> None:
+    settings, _ = built
+    path = catalog_path(settings)
+    for side in ("-wal", "-shm"):
+        Path(str(path) + side).unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database " * 200)
+    for command, args in ((stats, ["--json"]), (repair, [])):
+        out = CliRunner().invoke(command, args, obj=settings)
+        assert out.exit_code == 1
+        assert "catalog" in out.output and "xmodal index" in out.output
+        assert out.exception is None or isinstance(out.exception, SystemExit)

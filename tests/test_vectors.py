@@ -136,3 +136,14 @@ def test_concurrent_reader_never_sees_torn_file(tmp_path: Path) -> None:
 def test_remove_stale_temps(tmp_path: Path) -> None:
     (tmp_path / ".text.faiss.abc.tmp").write_bytes(b"x")
     assert remove_stale_temps(tmp_path) == 1
+
+
+def test_same_size_damage_is_caught_by_the_checksum(tmp_path: Path) -> None:
+    idx = VectorIndex("text", 8)
+    idx.add([1, 2], _unit(2, 8))
+    path = idx.save(tmp_path / "text.faiss")
+    raw = bytearray(path.read_bytes())
+    raw[-64] ^= 0xFF  # inside a vector: same size, still parses
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="checksum"):
+        VectorIndex.load(path)
