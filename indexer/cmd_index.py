@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -92,7 +93,11 @@ def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: boo
     else:
         Console().print(summary_table(result))
     if result.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
+        # Committed and saved; decoder threads still busy with abandoned files must not hold
+        # the exit (the interpreter would join them), so leave without waiting for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
 
 
 @click.command()

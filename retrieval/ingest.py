@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event, Lock
@@ -291,7 +292,8 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
             ingestor.save()
             last_save = time.monotonic()
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode")
+    try:
         while True:
             while not exhausted and len(pending) < window and not stopped():
                 entry = next(it, None)
@@ -315,22 +317,35 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
                     note(str(entry.path), "failed")
                 else:
                     pending.append((entry, pool.submit(ingestor.prepare, entry)))
-            if stopped():
-                for _, fut in pending:
-                    fut.cancel()
+            if stopped() or not pending:
                 break
-            if not pending:
+            outcome = _wait(pending[0][1], stopped)
+            if outcome is None:  # stopped while a long decode was running: leave it
                 break
-            _, fut = pending.popleft()
-            batch.append(fut.result())
+            pending.popleft()
+            batch.append(outcome)
             if len(batch) >= batch_files:
                 flush()
         flush()
+    finally:
+        # On a stop, decodes still running are abandoned (their files are redone next run);
+        # waiting for, say, an hour-long recording would make Ctrl-C feel broken.
+        pool.shutdown(wait=not stopped(), cancel_futures=True)
     if not stopped():
         ingestor.backfill(stop)
     ingestor.save()
     report.seconds = round(time.monotonic() - t0, 3)
     return report
+
+
+def _wait(fut: Future[Outcome], stopped: Callable[[], bool]) -> Outcome | None:
+    """The future's result, or None as soon as ``stopped()`` turns true while waiting."""
+    while True:
+        try:
+            return fut.result(timeout=0.25)
+        except FuturesTimeout:
+            if stopped():
+                return None
 
 
 def index_paths(settings: Settings, paths: Sequence[Path], *,
