@@ -30,6 +30,11 @@ CLIP_IMAGE_SIDE = 448  # CLIP looks at 224 px; keep a little more, never the ful
 OCR_MIN_CONFIDENCE = 0.5
 OCR_GROUP_CHARS = 300  # OCR lines are grouped into parts of about this many characters
 FALLBACK_CHUNK_CHARS = 1000
+# A document is embedded by at most this many chunks (~100k tokens, a few hundred pages):
+# every chunk costs two model passes, and a 10 MB log file would otherwise take an hour of
+# CPU. Only the first MAX_TEXT_CHARS characters are even cut into chunks.
+MAX_CHUNKS = 1000
+MAX_TEXT_CHARS = 1_000_000
 
 
 def content_hash(path: Path) -> str:
@@ -241,10 +246,11 @@ class Extractor:
     def _text(self, path: Path, out: Extracted) -> None:
         from retrieval import media
 
-        text = media.read_text(path, self.settings.max_text_bytes)
+        text = media.read_text(path, self.settings.max_text_bytes)[:MAX_TEXT_CHARS]
         encoder = self._enc("text")
         if encoder is not None:
             pieces = [c.text for c in encoder.chunk(text)]
         else:
             pieces = fallback_chunks(text)
+        pieces = pieces[:MAX_CHUNKS]
         out.parts = [PartDraft("chunk", i, t) for i, t in enumerate(p for p in pieces if p.strip())]
