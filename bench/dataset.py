@@ -52,8 +52,13 @@ def build(data_dir: Path, n_parts: int, parts_per_item: int = 10,
 
     data_dir.mkdir(parents=True, exist_ok=True)
     marker = data_dir / f".bench-{n_parts}"
-    if marker.exists():
-        return {"reused": 1.0}
+    if marker.exists():  # catalog written before; bring the index files to the current rule
+        t0 = time.perf_counter()
+        catalog = Catalog(data_dir / "catalog.sqlite")
+        for space in ("text", "clip"):
+            VectorIndex.open(catalog, data_dir, space, save=True)
+        catalog.close()
+        return {"reused": 1.0, "index_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     _base, _q, texts = corpus.load()
     text_vecs, _q, _info = vectors.load_space("text", n_parts, 1)
