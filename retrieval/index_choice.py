@@ -15,7 +15,8 @@ search is at least 0.95 and whose estimated memory fits the budget.
   Short queries land far from the chunk vectors they match, so ``nprobe`` must cover about a
   quarter of the lists (measured at 10k and 100k) to reach 0.95.
 - For indexes built once and never edited (``removable=False``): HNSW (5x faster than
-  IVF-SQ8 at 100k), then IVF with 4-bit fast-scan PQ re-ranked from an SQ8 copy.
+  IVF-SQ8 at 100k). IVF with 4-bit fast-scan PQ re-ranked from an SQ8 copy is the fastest at
+  10k but stays below 0.95 from 100k on, so it only serves small, tightly budgeted indexes.
 - When nothing that reaches 0.95 fits the budget: IVF with 8-bit PQ codes (``dim/8`` bytes a
   vector), flagged ``meets_target=False`` (it measured 0.58-0.66 recall@10); the caller says so.
 
@@ -46,6 +47,8 @@ TRAIN_PER_LIST = 64
 TRAIN_MAX = 262_144
 #: candidates re-ranked per result by the SQ8 refine step of the non-removable IVF-PQ
 K_FACTOR = 16
+#: refined fast-scan PQ reached 0.968 at 10k but only 0.923 at 100k and 0.892 at 1M
+REFINE_MAX = 20_000
 #: below this many vectors an IVF cannot be trained sensibly: always Flat
 IVF_MIN = 1_000
 
@@ -94,13 +97,14 @@ def nlist_for(n_vectors: int) -> int:
     return nlist
 
 
-def nprobe_for(nlist: int, kind: Kind) -> int:
+def nprobe_for(nlist: int, kind: Kind, n_vectors: int = 0) -> int:
     """Lists to probe for recall@10 ≥ 0.95 with short text queries (measured; see the docs).
 
-    IVF-Flat / IVF-SQ8 need a quarter of the lists (0.96 at 10k, 0.953 at 100k); fast-scan PQ
-    re-ranked from SQ8 needs half, with ``K_FACTOR`` candidates per result.
+    IVF-SQ8 / IVF-Flat: a quarter of the lists up to a few hundred thousand vectors (0.960 at
+    10k, 0.953 at 100k), an eighth at 1M (0.955; a quarter gives 0.979 at twice the time).
+    Fast-scan PQ re-ranked from SQ8 probes half, with ``K_FACTOR`` candidates per result.
     """
-    frac = 2 if kind == "ivf_pq" else 4
+    frac = 2 if kind == "ivf_pq" else 4 if n_vectors < 500_000 else 8
     return max(4, min(nlist, nlist // frac))
 
 
@@ -132,7 +136,7 @@ def _plan(kind: Kind, n_vectors: int, dim: int, removable: bool = True) -> Index
                          params={"efSearch": ef, "efConstruction": HNSW_EF_CONSTRUCTION})
     nlist = nlist_for(n_vectors)
     train = min(n_vectors, TRAIN_MAX, max(nlist * TRAIN_PER_LIST, 10_000))
-    nprobe = nprobe_for(nlist, kind)
+    nprobe = nprobe_for(nlist, kind, n_vectors)
     if kind in ("ivf_flat", "ivf_sq8"):
         codes = "Flat" if kind == "ivf_flat" else "SQ8"
         return IndexPlan(kind, f"IVF{nlist},{codes}", nlist=nlist, nprobe=nprobe,
@@ -149,6 +153,7 @@ def _plan(kind: Kind, n_vectors: int, dim: int, removable: bool = True) -> Index
     return IndexPlan("ivf_pq", f"IVF{nlist},PQ{m}x4fs,Refine(SQ8)", nlist=nlist,
                      nprobe=nprobe, k_factor=K_FACTOR, refine="SQ8", train_size=train,
                      est_bytes=est, supports_remove=False,
+                     meets_target=n_vectors <= REFINE_MAX,
                      params={"nprobe": nprobe, "k_factor_rf": K_FACTOR})
 
 
@@ -170,7 +175,7 @@ def choose_index(n_vectors: int, dim: int, memory_budget_bytes: int | None = Non
     elif removable:
         order = ["ivf_sq8", "ivf_pq"]
     else:
-        order = ["hnsw", "ivf_pq", "ivf_sq8"]
+        order = ["hnsw", "ivf_sq8", "ivf_pq"]
     budget = memory_budget_bytes
     for kind in order:
         plan = _plan(kind, n_vectors, dim, removable)

@@ -100,7 +100,8 @@ def test_small_collections_are_exact():
 def test_large_collections_are_approximate_and_tuned():
     plan = choose_index(1_000_000, 384)
     assert plan.kind == "ivf_sq8" and plan.factory.endswith(",SQ8") and plan.supports_remove
-    assert plan.nlist == nlist_for(1_000_000) and plan.nprobe == plan.nlist // 4
+    assert plan.nlist == nlist_for(1_000_000) and plan.nprobe == plan.nlist // 8
+    assert choose_index(100_000, 384).nprobe == nlist_for(100_000) // 4
     assert plan.train_size >= 39 * plan.nlist
     assert "nprobe" in plan.describe()
 
@@ -115,7 +116,7 @@ def test_memory_budget_moves_to_compressed_codes():
     assert "budget" in plan.reason
     frozen = choose_index(n, dim, memory_budget_bytes=estimate_bytes("hnsw", n, dim) - 1,
                           removable=False)
-    assert frozen.kind == "ivf_pq" and frozen.refine == "SQ8" and frozen.meets_target
+    assert frozen.kind == "ivf_sq8" and frozen.meets_target
 
 
 def test_impossible_budget_is_flagged_not_raised():
