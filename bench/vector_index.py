@@ -141,7 +141,7 @@ def sweeps(family: str, n: int, d: int) -> tuple[str, list[dict[str, int]]]:
         return f"OPQ{d // 8},IVF{nlist},PQ{d // 8}", [{"nprobe": p} for p in probes if p >= 4]
     if family == "IVF-PQfs+SQ8":
         return (f"IVF{nlist},PQ{d // 4}x4fs,Refine(SQ8)",
-                [{"nprobe": p, "k_factor_rf": kf} for p in probes if p >= 8 for kf in (4, 8)])
+                [{"nprobe": p, "k_factor_rf": kf} for p in probes if p >= 8 for kf in (4, 8, 16)])
     raise ValueError(family)
 
 
@@ -269,7 +269,7 @@ def bench_size(space: str, n: int, n_queries: int, n_single: int, families: list
     del exact
     print(f"(exact ground truth in {time.perf_counter() - t:.1f}s)", flush=True)
     rows: list[Row] = []
-    for family in families:
+    for family in [f for f in families if f != "none"]:
         fam_rows = run_family(family, base, queries, truth, n_single)
         gc.collect()  # the family's index is garbage now: free it before the next build
         rows.extend(fam_rows)
@@ -359,7 +359,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=1000, help="queries for recall / QPS")
     parser.add_argument("--single", type=int, default=200, help="queries timed one by one")
-    parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
+    parser.add_argument("--families", nargs="+", default=FAMILIES, choices=[*FAMILIES, "none"],
+                        help="'none': only the chosen plan and NumPy, merged into saved results")
     parser.add_argument("--budget-mb", type=float, default=None, help="memory budget for the rule")
     parser.add_argument("--plot", action="store_true", help="only draw the PNG from results")
     parser.add_argument("--no-save", action="store_true", help="do not write results JSON")
@@ -375,8 +376,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     for n in args.sizes:
         result = bench_size(args.space, n, args.queries, args.single, args.families, budget)
+        path = RESULTS / f"vector_index-{args.space}-{n}.json"
+        if args.families == ["none"] and path.exists():  # keep the sweep, refresh the rest
+            result = {**json.loads(path.read_text()), **{k: v for k, v in result.items()
+                                                       if k != "rows"}}
         if not args.no_save:
-            path = RESULTS / f"vector_index-{args.space}-{n}.json"
             path.write_text(json.dumps(result, indent=1))
 
 
