@@ -44,6 +44,9 @@ class InlineExecutor:
             fut.set_exception(exc)
         return fut
 
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
     def __enter__(self) -> InlineExecutor:
         return self
 
