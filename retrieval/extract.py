@@ -139,6 +139,11 @@ class Failed:
     reason: str
 
 
+def image_byte_limit(max_pixels: int) -> int:
+    """The largest image file worth reading: uncompressed 8-bit RGBA at the pixel limit."""
+    return 4 * max_pixels + (64 << 20)
+
+
 def group_ocr_lines(texts: list[str], max_chars: int = OCR_GROUP_CHARS) -> list[str]:
     """Join reading-order OCR lines into groups of about ``max_chars`` characters.
 
@@ -213,6 +218,10 @@ class Extractor:
     def _image(self, path: Path, out: Extracted) -> None:
         from retrieval import media
 
+        limit = image_byte_limit(self.settings.max_image_pixels)
+        if out.size > limit:  # the loader reads whole files: never pull gigabytes into memory
+            raise MediaError(f"{path} is {out.size:,} bytes, more than any image within the "
+                             f"pixel limit needs ({limit:,}); refusing to read it")
         img = media.load_image(path, self.settings.max_image_pixels)
         out.width, out.height = img.size
         ocr = self._enc("ocr") if self.settings.ocr_enabled else None
