@@ -43,6 +43,8 @@ def _agree(settings: object) -> None:
 
 def test_first_run_counts_and_failures(indexed_corpus: IndexedCorpus, encoders: object) -> None:
     corpus, report = indexed_corpus.corpus, indexed_corpus.report
+    print(f"corpus: {corpus.total} files in {report.seconds:.1f} s = "
+          f"{corpus.total / max(report.seconds, 1e-9):.2f} files/s")
     assert report.added == corpus.good
     assert report.updated == report.unchanged == report.removed == 0
     assert report.failed == len(corpus.broken)
