@@ -101,16 +101,21 @@ def iter_documents() -> Iterator[tuple[str, str]]:
                 sources.remove(source)
 
 
+def looks_like_text(piece: str) -> bool:
+    """False for decoded binary (a compressed file without a .gz name): mostly non-ASCII."""
+    return sum(c.isascii() for c in piece) >= 0.8 * len(piece)
+
+
 def chunk(text: str) -> Iterator[str]:
-    """Overlapping word windows; short documents are one chunk."""
+    """Overlapping word windows of prose (binary-looking windows dropped)."""
     words = re.sub(r"\s+", " ", text).split(" ")
     words = [w for w in words if w]
     if len(words) < 12:
         return
     for start in range(0, max(1, len(words) - STRIDE + 1), STRIDE):
         piece = words[start : start + WORDS]
-        if len(piece) >= 12:
-            yield " ".join(piece)
+        if len(piece) >= 12 and looks_like_text(joined := " ".join(piece)):
+            yield joined
 
 
 def collect(limit: int, seed: int = 0) -> list[str]:

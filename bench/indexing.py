@@ -87,6 +87,8 @@ def run(settings: Any, encoders: Any, root: Path, sequential: bool) -> dict[str,
     cpu1 = proc.cpu_times()
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     files = result.report.added + result.report.updated
+    for failure in result.report.failures[:3]:
+        print(f"  failed: {failure.path}: {failure.reason}")
     return {"wall": wall, "files": files, "failed": result.report.failed,
             "cpu_util": cpu / (wall * (os.cpu_count() or 1))}
 
