@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
     vector_store: str = "faiss"
+    # Memory for each FAISS index, in MB: its structure is chosen to fit (exact Flat, IVF-SQ8,
+    # IVF-PQ; retrieval/index_choice.py, docs/performance.md). Unset: no limit.
+    memory_budget_mb: float | None = Field(default=None, gt=0)
 
     text_batch_size: int = Field(default=64, ge=1)
     clip_batch_size: int = Field(default=32, ge=1)

@@ -38,26 +38,43 @@ from typing import TYPE_CHECKING
 import faiss
 import numpy as np
 
+from retrieval.config import get_settings
+from retrieval.index_choice import (
+    IndexPlan,
+    build_index,
+    choose_index,
+    describe_index,
+    plan_matches,
+)
+
 if TYPE_CHECKING:
     from retrieval.catalog import Catalog
 
 MAGIC = b"XMODALVI1\n"
 
 
-def index_kind(expected_size: int) -> str:
+def index_plan(expected_size: int, dim: int) -> IndexPlan:
     """The FAISS structure for a collection of this size: the one place that chooses.
 
-    Exact ``Flat`` inner product for now; approximate structures (HNSW, IVF-PQ) go here once
-    their recall/latency trade-off is measured.
+    ``retrieval.index_choice.choose_index`` (measured in docs/performance.md): exact ``Flat``
+    up to 10k vectors, then IVF-SQ8 tuned for recall@10 >= 0.95, within
+    ``XMODAL_MEMORY_BUDGET_MB`` when set. Only structures that can remove ids are chosen.
     """
-    return "Flat"
+    budget = get_settings().memory_budget_mb
+    return choose_index(expected_size, dim, int(budget * 1e6) if budget else None)
 
 
-def make_index(dim: int, expected_size: int = 0) -> faiss.IndexIDMap2:
-    """An empty id-mapped inner-product index of the kind ``index_kind`` picks."""
-    kind = index_kind(expected_size)
-    base = faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
-    return faiss.IndexIDMap2(base)
+def make_index(dim: int, expected_size: int = 0,
+               train: np.ndarray | None = None) -> faiss.IndexIDMap2:
+    """An empty id-mapped inner-product index of the structure ``index_plan`` picks.
+
+    Structures that need training (IVF) are trained on ``train``; without enough training
+    vectors the index is exact ``Flat``.
+    """
+    plan = index_plan(expected_size, dim)
+    if plan.train_size and (train is None or len(train) < 39 * plan.nlist):
+        plan = choose_index(0, dim)
+    return faiss.IndexIDMap2(build_index(plan, dim, train))
 
 
 def index_path(data_dir: Path, space: str) -> Path:
@@ -104,7 +121,7 @@ class VectorIndex:
 
     @property
     def kind(self) -> str:
-        return index_kind(self.ntotal)
+        return describe_index(self._index)
 
     def ids(self) -> np.ndarray:
         """All ids in the index (int64, sorted)."""
@@ -230,7 +247,7 @@ class VectorIndex:
             dim = model[1] if model else (mat.shape[1] if mat.size else 0)
         if not dim:
             raise ValueError(f"space {space!r} has no dimension yet")
-        index = make_index(dim, len(ids))
+        index = make_index(dim, len(ids), _as_f32(mat, dim) if len(ids) else None)
         if len(ids):
             index.add_with_ids(_as_f32(mat, dim), ids)
         return cls(space, dim, path=path, generation=gen, index=index)
@@ -255,7 +272,8 @@ class VectorIndex:
         try:
             idx = cls.load(path)
             if (idx.generation == gen and idx.ntotal == count
-                    and (model is None or idx.dim == model[1])):
+                    and (model is None or idx.dim == model[1])
+                    and plan_matches(idx._index, index_plan(count, idx.dim))):
                 return idx
         except (OSError, ValueError):
             pass

@@ -162,3 +162,36 @@ def test_built_indexes_describe_themselves_and_match_their_plan(data):
     small_ivf = faiss.IndexIDMap2(build_index(plan_for("ivf_sq8", N, DIM), DIM, base))
     assert plan_matches(small_ivf, plan_for("ivf_sq8", 2 * N, DIM))
     assert not plan_matches(small_ivf, plan_for("ivf_sq8", 100 * N, DIM))
+
+
+def test_vector_store_grows_into_the_chosen_structure(tmp_path, data):
+    """Past FLAT_MAX the FAISS store rebuilds as IVF-SQ8, still finds, replaces and deletes."""
+    from retrieval.catalog import Catalog
+    from retrieval.vectors import VectorIndex
+
+    base, queries, _ = data
+    n = FLAT_MAX + 2_000
+    rng = np.random.default_rng(3)
+    extra = _unit(base[: n - len(base)] + 0.05 * rng.standard_normal((n - len(base), DIM)))
+    vecs = np.concatenate([base, extra])
+    exact = faiss.IndexFlatIP(DIM)
+    exact.add(vecs.astype(np.float16).astype(np.float32))
+    _, truth = exact.search(queries, 10)
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    with catalog.write() as conn:
+        catalog.set_meta("space.text.model", "test", conn)
+        catalog.set_meta("space.text.dim", str(DIM), conn)
+        item = catalog.insert_item(conn, content_hash="h", type="text")
+        ids = [catalog.insert_part(conn, item, "chunk", i, text="x") for i in range(n)]
+        catalog.put_vectors(conn, "text", ids, vecs)
+        catalog.bump_generation(conn, "text")
+    idx = VectorIndex.open(catalog, tmp_path, "text", save=True)
+    assert idx is not None and idx.kind.startswith("IVF") and "SQ8" in idx.kind
+    found = [[ids.index(p) for p, _ in idx.search_one(q, 10)] for q in queries]
+    assert _recall(np.array(found), truth) >= 0.95
+    again = VectorIndex.open(catalog, tmp_path, "text")  # the saved file fits the plan: kept
+    assert again is not None and again.kind == idx.kind and again.ntotal == n
+    assert idx.remove(ids[:10]) == 10
+    idx.add(ids[:1], vecs[:1])
+    assert idx.search_one(vecs[0], 1)[0][0] == ids[0]
+    catalog.close()
