@@ -41,7 +41,7 @@ import pytest
 from tests import hostile
 from tests.media import speak
 
-FUZZ_EXAMPLES = int(os.environ.get("XMODAL_FUZZ_EXAMPLES", "25"))
+FUZZ_EXAMPLES = int(os.environ.get("XMODAL_FUZZ_EXAMPLES", "60"))
 HOSTILE_TOKEN = "hostile-token-4e1d0c9a"
 REPO = Path(__file__).resolve().parents[1]
 
