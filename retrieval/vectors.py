@@ -247,9 +247,10 @@ class VectorIndex:
             dim = model[1] if model else (mat.shape[1] if mat.size else 0)
         if not dim:
             raise ValueError(f"space {space!r} has no dimension yet")
-        index = make_index(dim, len(ids), _as_f32(mat, dim) if len(ids) else None)
-        if len(ids):
-            index.add_with_ids(_as_f32(mat, dim), ids)
+        mat32 = _as_f32(mat, dim) if len(ids) else None  # one float32 copy for train and add
+        index = make_index(dim, len(ids), mat32)
+        if mat32 is not None:
+            index.add_with_ids(mat32, ids)
         return cls(space, dim, path=path, generation=gen, index=index)
 
     @classmethod
