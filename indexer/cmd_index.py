@@ -77,16 +77,20 @@ def guarded(settings: Settings) -> Iterator[None]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--batch", "batch_files", type=click.IntRange(1, 4096), default=16, hidden=True,
               help="Files per committed batch (a kill loses at most one batch).")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Decode and embed on a Ray cluster: 'auto' (the one this machine is in), "
+                   "HOST:PORT, or 'local'. Files must be at the same paths on every node.")
 @click.pass_obj
 def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: bool,
-          reembed: bool, quiet: bool, batch_files: int) -> None:
+          reembed: bool, quiet: bool, batch_files: int, ray_address: str | None) -> None:
     """Index files and folders (images, recordings, documents) so they become searchable."""
     from indexer.pipeline import run_index, summary_table
 
     err = Console(stderr=True)
     with guarded(settings):
         result = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
-                           progress=not quiet, batch_files=batch_files)
+                           progress=not quiet, batch_files=batch_files,
+                           ray_address=ray_address)
     if as_json:
         click.echo(result.report.model_dump_json())
         err.print(summary_table(result))

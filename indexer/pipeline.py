@@ -11,6 +11,7 @@ is still consistent: batches are transactions, and indexes are rebuilt when stal
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -84,8 +85,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
               reembed: bool = False, encoders: Encoders | None = None,
               console: Console | None = None, progress: bool = True,
-              batch_files: int = 16) -> RunResult:
-    """Index ``roots`` into ``settings.data_dir``; raises XmodalError when it cannot start."""
+              batch_files: int = 16, ray_address: str | None = None) -> RunResult:
+    """Index ``roots`` into ``settings.data_dir``; raises XmodalError when it cannot start.
+
+    ``ray_address`` (``auto``, ``HOST:PORT``, ``local``): decode and encode on that Ray
+    cluster (``indexer.ray_index``); the catalog comes out as a local run makes it.
+    """
     console = console or Console(stderr=True)
     if encoders is None:
         from retrieval.encoders import Encoders
@@ -107,7 +112,12 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
         )
         with bar:
             task = bar.add_task("indexing", total=len(entries))
-            report = index_files(
+            run = index_files
+            if ray_address is not None:
+                from indexer.ray_index import index_files_on_ray
+
+                run = functools.partial(index_files_on_ray, address=ray_address)
+            report = run(
                 ing, entries, stop=stop, batch_files=batch_files, roots=list(roots),
                 on_file=lambda path, what: bar.advance(task),
             )

@@ -12,6 +12,7 @@ two shared cores.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,10 @@ def _top10(settings: Settings, encoders: object, queries: list[Query]) -> Top:
 def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
                                          offline_settings: Settings, text_encoder: object,
                                          tiny_clip: object) -> None:
+    from click.testing import CliRunner
+
+    from indexer.cmd_index import index
+    from indexer.pipeline import run_index
     from indexer.ray_index import index_files_on_ray
     from indexer.scan import scan
     from retrieval.encoders import Encoders
@@ -110,9 +115,9 @@ def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
 
     with Ingestor(local, encoders) as ing:
         one = index_files(ing, list(scan([root])))
-    with Ingestor(distributed, Encoders(distributed, text=text_encoder,  # type: ignore[arg-type]
-                                        clip=tiny_clip)) as ing:
-        many = index_files_on_ray(ing, list(scan([root])), address="auto", actors=2)
+    many = run_index(distributed, [root], progress=False, ray_address="auto",
+                     encoders=Encoders(distributed, text=text_encoder,  # type: ignore[arg-type]
+                                       clip=tiny_clip)).report
 
     assert (one.added, one.failed) == (many.added, many.failed) == (10, 1)
     assert [f.path for f in one.failures] == [f.path for f in many.failures]
@@ -137,6 +142,10 @@ def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
         many = index_files_on_ray(ing, list(scan([root])), address="auto", actors=2)
         assert ing.decoded == 0
     assert (one.added, one.unchanged) == (many.added, many.unchanged) == (1, 10)
+    # and the command line reaches the same code: nothing new, no cluster work
+    out = CliRunner().invoke(index, ["--ray", "auto", "--json", "-q", str(root)], obj=distributed)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout.splitlines()[0])["unchanged"] == 11
     a, b = _tables(tmp_path / "local"), _tables(tmp_path / "ray")
     assert a["files"] == b["files"] and a["items"] == b["items"]
 
