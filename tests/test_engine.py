@@ -19,16 +19,22 @@ from retrieval.engine import Engine
 from retrieval.errors import MediaError, ModelUnavailable
 from retrieval.keywords import keyword_terms, needed
 from retrieval.results import Query
-from retrieval.vectors import VectorIndex, index_path
+from retrieval.store import rebuild_vector_index
 from tests.engine_fakes import DOCS, build, fake_encoders
 
+# Every search test runs on both vector stores: FAISS files and Milvus (Lite) built from the
+# same catalog must answer alike (docs/scaling.md).
+STORES = ["faiss", "milvus"]
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, dict[str, int]]:
+
+@pytest.fixture(scope="module", params=STORES)
+def corpus(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, dict[str, int]]:
     data = tmp_path_factory.mktemp("engine-data")
     enc = fake_encoders()
     ids = build(data, enc)
-    engine = Engine(Settings(XMODAL_DATA=data), encoders=enc)  # type: ignore[arg-type]
+    engine = Engine(Settings(XMODAL_DATA=data, vector_store=request.param),
+                    encoders=enc)  # type: ignore[arg-type]
     yield engine, ids
     engine.close()
 
@@ -179,15 +185,17 @@ def test_concurrent_searches_agree(corpus) -> None:  # noqa: ANN001
     assert not errors and len(got) == 40 and all(g == want for g in got)
 
 
-def test_replaced_index_file_is_reloaded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", STORES)
+def test_replaced_index_file_is_reloaded(tmp_path: Path, store: str) -> None:
     enc = fake_encoders()
     build(tmp_path, enc)
-    engine = Engine(Settings(XMODAL_DATA=tmp_path), encoders=enc)  # type: ignore[arg-type]
+    settings = Settings(XMODAL_DATA=tmp_path, vector_store=store)
+    engine = Engine(settings, encoders=enc)  # type: ignore[arg-type]
     try:
         assert "/c/docs/boats.txt" in paths(engine.search(Query(text="river boat")))
         # an indexing run removes boats.txt's vectors and saves the text index anew
         cat = Catalog(tmp_path / "catalog.sqlite")
-        idx = VectorIndex.rebuild(cat, "text", path=index_path(tmp_path, "text"))
+        idx = rebuild_vector_index(settings, cat, "text")
         boats = engine.item_id_for_path("/c/docs/boats.txt")
         idx.remove([p.id for p in cat.parts_of(boats)])
         idx.save()

@@ -20,11 +20,11 @@ from retrieval.config import Settings
 from tests.engine_fakes import build, fake_encoders
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+@pytest.fixture(scope="module", params=["faiss", "milvus"])  # both vector stores
+def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = tmp_path_factory.mktemp("cli-data")
     build(data, fake_encoders())
-    return Settings(XMODAL_DATA=data)
+    return Settings(XMODAL_DATA=data, vector_store=request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -156,7 +156,11 @@ def quality(
         runs[space] = run_qrels(engine, parsed, weights=weights)
     engine.close()
     _print(runs)
-    return {"runs": runs, "settings": settings, "qrels": qrels}
+    # The same catalog searched through the Milvus (Lite) store must rank the same.
+    milvus = Engine(settings.model_copy(update={"vector_store": "milvus"}), encoders=encoders)
+    runs_milvus = run_qrels(milvus, parsed)
+    milvus.close()
+    return {"runs": runs, "settings": settings, "qrels": qrels, "milvus": runs_milvus}
 
 
 def _print(runs: dict[str, EvalReport]) -> None:
@@ -212,3 +216,9 @@ def test_eval_command_reports_the_same_numbers(quality: dict[str, Any]) -> None:
     assert out["overall"]["mrr@10"] == pytest.approx(want.overall.mrr10)
     assert out["kinds"]["code"]["mrr@10"] == 1.0
     assert out["unknown_relevant"] == []
+
+
+def test_milvus_store_ranks_like_faiss(quality: dict[str, Any]) -> None:
+    faiss_run, milvus_run = quality["runs"]["fused (rrf)"], quality["milvus"]
+    assert [q["top"] for q in milvus_run.per_query] == [q["top"] for q in faiss_run.per_query]
+    assert milvus_run.overall.mrr10 == pytest.approx(faiss_run.overall.mrr10)
