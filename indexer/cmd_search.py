@@ -179,9 +179,7 @@ def search(
         limit=limit,
         offset=offset,
     )
-    from retrieval.engine import Engine  # late: pulls in the model libraries
-
-    engine = Engine(settings)
+    engine = open_engine(settings)
     try:
         response = engine.search(q)
     except (ValueError, XmodalError) as exc:
@@ -200,6 +198,16 @@ def search(
     console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")
 
 
+def open_engine(settings: Settings) -> Any:
+    """The engine over the data folder; a catalog it cannot use is a message, not a traceback."""
+    from retrieval.engine import Engine  # late: pulls in the model libraries
+
+    try:
+        return Engine(settings)
+    except XmodalError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("eval")
 @click.argument("qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True)
@@ -216,7 +224,6 @@ def eval_command(
     settings: Settings, qrels: Path, fusion: str, spaces: tuple[str, ...], as_json: bool
 ) -> None:
     """Measure Recall@1/5/10, MRR@10 and nDCG@10 (per kind and overall) on a qrels file."""
-    from retrieval.engine import Engine
     from retrieval.evaluation import load_qrels, run_qrels
 
     try:
@@ -224,7 +231,7 @@ def eval_command(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     weights = {s: (1.0 if s in spaces else 0.0) for s in SPACE_NAMES} if spaces else None
-    engine = Engine(settings)
+    engine = open_engine(settings)
     try:
         report = run_qrels(engine, lines, fusion=fusion, weights=weights)
     except (ValueError, XmodalError) as exc:

@@ -8,6 +8,7 @@ can then read every indexed file.
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import click
 
@@ -22,6 +23,24 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_catalog(settings: Settings) -> None:
+    """Open the catalog once before serving, so a damaged one stops ``serve`` with its message.
+
+    Otherwise the failure surfaces inside uvicorn's lifespan as a traceback ending in
+    "Application startup failed".
+    """
+    from retrieval.catalog import Catalog
+    from retrieval.errors import XmodalError
+
+    path = Path(settings.data_dir) / "catalog.sqlite"
+    if not path.exists():
+        return
+    try:
+        Catalog(path).close()
+    except XmodalError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command()
@@ -40,6 +59,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     if port is not None:
         updates["port"] = port
     settings = settings.model_copy(update=updates)
+    check_catalog(settings)
     if not is_loopback(settings.host) and not settings.api_token:
         click.secho(
             f"warning: serving on {settings.host} without XMODAL_API_TOKEN: anyone who can "

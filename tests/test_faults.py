@@ -373,9 +373,10 @@ def test_a_damaged_catalog_gives_a_clear_message(
             )
 
 
-def test_a_damaged_catalog_stops_the_server_with_a_message(
+def test_a_damaged_catalog_stops_search_and_serve_with_a_message(
     built: Path, tmp_path: Path, offline_settings: Any, tiny_clip_files: Any
 ) -> None:
+    """The commands that only read say so too, before loading any model or binding a port."""
     data = copy_data(built, tmp_path)
     checkpoint(data)
     damage_catalog(data / "catalog.sqlite", "header")
@@ -383,25 +384,14 @@ def test_a_damaged_catalog_stops_the_server_with_a_message(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [*hostile.xmodal_argv(), "--data", str(data), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        # still serving: then it must answer, and say what is wrong, not 500
-        r = httpx.get(f"http://127.0.0.1:{port}/api/stats", timeout=30)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        assert r.status_code in (200, 503), r.text
-        return
-    assert proc.returncode not in (0, None) and proc.returncode > 0, proc.returncode
-    assert "catalog" in err.lower(), err[-2000:]
+    for args in (("search", "harbour", "--json"), ("serve", "--port", str(port))):
+        try:
+            proc = xmodal(data, *args, env=env, timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"xmodal {args[0]} kept running on a damaged catalog")
+        assert proc.returncode == 1, (args, proc.returncode, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr, (args, proc.stderr[-3000:])
+        assert "catalog" in proc.stderr.lower() and "index" in proc.stderr.lower(), proc.stderr
 
 
 # --- server and indexer at once ----------------------------------------------------------
