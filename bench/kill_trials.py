@@ -498,8 +498,9 @@ def main(argv: list[str] | None = None) -> int:
         items_at_kill = count_items(data)
         second = None
         if n % 3 == 0:
+            lo = min(max(1, items_at_kill + 1), len(clean.items))
             again = Kill(
-                items=rng.randint(max(1, items_at_kill + 1), len(clean.items)),
+                items=rng.randint(lo, len(clean.items)),
                 extra=rng.uniform(0.0, 1.0),
             )
             _, second = run_and_kill(data, corpus, env, again)
