@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -223,8 +224,11 @@ def fuzz(base_url: str, token: str | None, examples: int) -> FuzzTally:
     of every guard are exercised.
     """
     import schemathesis
+    from hypothesis.configuration import set_hypothesis_home_dir
     from schemathesis import GenerationMode
 
+    # Hypothesis keeps a .hypothesis folder in the working directory; not in the repository.
+    set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "xmodal-hypothesis"))
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
     tally = FuzzTally()
