@@ -217,14 +217,17 @@ def silent_hour(path: Path, seconds: float = 3600.0, sr: int = 16000) -> Path:
     return Path(path)
 
 
-def single_line_text(path: Path, megabytes: int = 10, word: str = "longlinemarker") -> Path:
-    """``megabytes`` MB of words with no newline at all, written in 1 MB pieces."""
-    piece = (" ".join(f"w{i % 997}" for i in range(200_000)) + " ").encode()
-    piece = piece[: 1 << 20]
+def single_line_text(
+    path: Path, size_bytes: int = 10 * 2**20, word: str = "longlinemarker"
+) -> Path:
+    """``size_bytes`` of words with no newline at all, written in pieces of at most 1 MB."""
+    piece = (" ".join(f"w{i % 997}" for i in range(200_000)) + " ").encode()[: 1 << 20]
     with open(path, "wb") as out:
         out.write(word.encode() + b" ")
-        for _ in range(megabytes):
-            out.write(piece)
+        left = size_bytes
+        while left > 0:
+            out.write(piece[: min(left, len(piece))])
+            left -= len(piece)
     return Path(path)
 
 
@@ -294,8 +297,12 @@ def make_zero_device(path: Path) -> Path | None:
 # --- the whole folder --------------------------------------------------------------------
 
 
-def build_hostile_folder(root: Path, outside: Path) -> list[Hostile]:
+def build_hostile_folder(root: Path, outside: Path, line_bytes: int = 10 * 2**20) -> list[Hostile]:
     """Lay out every hostile input under ``root``; ``outside`` is a folder that is not indexed.
+
+    ``line_bytes`` sizes the single-line text file. Its cost is the embedding of up to 1000
+    chunks, whatever the size beyond ~200 KB, so quick suites pass a small size and test the
+    full 10 MB on its own.
 
     ``outside`` receives the targets that symlinks in ``root`` point to, carrying
     ``SECRET_WORD`` so a test can prove their content never became searchable.
@@ -349,13 +356,15 @@ def build_hostile_folder(root: Path, outside: Path) -> list[Hostile]:
     # long, silent, large
     add("one hour of silence", silent_hour(root / "silent_hour.flac"), "either", "FLAC, 3600 s")
     add(
-        "10 MB single line",
-        single_line_text(root / "oneline.txt"),
+        f"{line_bytes / 2**20:g} MB single line"
+        if line_bytes >= 2**20
+        else f"{line_bytes // 1024} KB single line",
+        single_line_text(root / "oneline.txt", line_bytes),
         "index",
         "no newline",
         word="longlinemarker",
     )
-    add("2 GB sparse .txt", sparse_file(root / "huge_sparse.txt"), "fail", "over max_text_bytes")
+    add("2 GB sparse .txt", sparse_file(root / "huge_sparse.txt"), "fail", "a 2 GB hole")
     add(
         "2 GB sparse .png",
         sparse_file(root / "huge_sparse.png", head=png_bytes(6)),

@@ -39,6 +39,19 @@ from tests import hostile
 # decodes a 576 Mpx bomb, blows through it.
 RSS_BOUND = 2 * 1024**3
 RUN_TIMEOUT = 300  # a pipe or a device opened for reading would block forever
+# The single-line file of the quick run. A line's cost is embedding up to 1000 chunks (about
+# two minutes on two busy cores) whatever its size past ~200 KB, so the full 10 MB file has a
+# run of its own, marked slow.
+DEFAULT_LINE_BYTES = 48 * 1024
+
+
+@pytest.fixture(autouse=True)
+def _slow_only_when_asked(request: pytest.FixtureRequest) -> None:
+    """Run ``slow`` tests only under ``-m slow`` (as the marker's description says)."""
+    if request.node.get_closest_marker("slow") and "slow" not in (
+        request.config.getoption("-m") or ""
+    ):
+        pytest.skip("slow: run with -m slow")
 
 
 @dataclass
@@ -119,7 +132,7 @@ def hostile_index(
 ) -> HostileIndex:
     base = Path(os.path.realpath(tmp_path_factory.mktemp("hostile")))
     root, outside, data = base / "root", base / "outside", base / "data"
-    items = hostile.build_hostile_folder(root, outside)
+    items = hostile.build_hostile_folder(root, outside, line_bytes=DEFAULT_LINE_BYTES)
     model, config, checkpoint = tiny_clip_files
     env = hostile.subprocess_env(
         offline_settings.model_copy(update={"data_dir": data}),
@@ -257,3 +270,27 @@ def test_files_changing_while_read_never_crash_a_run(
             f"{path.name} is indexed with stale content"
         )
     assert not keyword_hits(data, hostile.SECRET_WORD)
+
+
+@pytest.mark.slow
+def test_a_ten_megabyte_single_line_is_indexed_in_bounded_memory(
+    tmp_path: Path, offline_settings: Any, tiny_clip_files: Any
+) -> None:
+    """10 MB of words and no newline: indexed (its first million characters), memory bounded."""
+    base = Path(os.path.realpath(tmp_path))
+    root, data = base / "root", base / "data"
+    root.mkdir()
+    hostile.single_line_text(root / "oneline.txt", 10 * 2**20)
+    model, config, checkpoint = tiny_clip_files
+    env = hostile.subprocess_env(
+        offline_settings.model_copy(update={"data_dir": data}),
+        XMODAL_CLIP_MODEL=str(model),
+        XMODAL_CLIP_CONFIG=str(config),
+        XMODAL_CLIP_CHECKPOINT=str(checkpoint),
+    )
+    run = index(root, data, env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.report.get("added") == 1, run.report
+    assert keyword_hits(data, "longlinemarker")
+    assert run.peak_rss < RSS_BOUND, f"peak RSS {run.peak_rss / 2**20:.0f} MB"
+    print(f"\n10 MB single line: {run.seconds:.0f} s, peak RSS {run.peak_rss / 2**20:.0f} MB")
