@@ -202,7 +202,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_there(
 ) -> None:
     corpus_a = small_corpus(tmp_path / "a")
     corpus_b = tmp_path / "b"
-    write_docs(corpus_b, 60, words=900, marker="overflowmarker")
+    write_docs(corpus_b, 30, words=600, marker="overflowmarker")
     if how == "tmpfs":
         if os.geteuid() != 0:
             pytest.skip("mounting a tmpfs needs root")
@@ -246,7 +246,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_there(
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         done = state(data)
         assert done["integrity"] == ["ok"]
-        assert sum(1 for p in done["files"] if "/b/" in p) == 60
+        assert sum(1 for p in done["files"] if "/b/" in p) == 30
     assert not message_problems, message_problems
 
 
