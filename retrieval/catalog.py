@@ -167,6 +167,14 @@ class Catalog:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def vector_ids(self, space: str) -> tuple[int, np.ndarray]:
+        """The space's generation and its sorted vector ids, read in one snapshot."""
+        with self.read() as conn:
+            gen = self.generation(space, conn)
+            rows = conn.execute("SELECT part_id FROM vectors WHERE space=? ORDER BY part_id",
+                                (space,)).fetchall()
+        return gen, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     def bump_generation(self, conn: sqlite3.Connection, space: str) -> int:
         gen = self.generation(space, conn) + 1
         self.set_meta(f"space.{space}.generation", str(gen), conn)

@@ -334,11 +334,7 @@ class MilvusVectorIndex:
 
     def agrees_with(self, catalog: Catalog) -> bool:
         """Same generation and the same id set as the catalog (the thorough check)."""
-        with catalog.read() as conn:
-            gen = catalog.generation(self.space, conn)
-            rows = conn.execute("SELECT part_id FROM vectors WHERE space=? ORDER BY part_id",
-                                (self.space,)).fetchall()
-        want = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        gen, want = catalog.vector_ids(self.space)
         return gen == self.generation and np.array_equal(want, self.ids())
 
     def reload_if_changed(self) -> bool:
