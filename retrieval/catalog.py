@@ -357,22 +357,32 @@ class Catalog:
         ).fetchall()
         return [PartRow(*r) for r in rows]
 
-    def keyword_search(self, fts: str, limit: int = 100,
-                       filters: ItemFilter | None = None) -> list[KeywordHit]:
+    def keyword_search(self, fts: str, limit: int = 100, filters: ItemFilter | None = None,
+                       min_match: tuple[Sequence[str], int] | None = None) -> list[KeywordHit]:
         """BM25 search over file names and part text; best first.
 
         ``fts`` is an FTS5 query (build one from user text with ``fts_query``). An empty
-        query returns nothing; a malformed one raises ValueError.
+        query returns nothing; a malformed one raises ValueError. ``min_match=(queries, n)``
+        keeps only parts that match at least ``n`` of those FTS5 queries: the candidates are
+        counted from the posting lists first, so BM25 is computed for them alone rather than
+        for every part sharing one common word with the query.
         """
         if not fts.strip():
             return []
         cond, args = (filters or ItemFilter()).sql("i")
+        enough, enough_args = "", []
+        if min_match is not None:
+            each = " UNION ALL ".join(["SELECT rowid FROM parts_fts WHERE parts_fts MATCH ?"]
+                                      * len(min_match[0]))
+            enough = (f"AND +parts_fts.rowid IN (SELECT rowid FROM ({each}) GROUP BY rowid "
+                      "HAVING COUNT(*) >= ?)")
+            enough_args = [*min_match[0], min_match[1]]
         try:
             rows = self.conn.execute(
                 "SELECT p.id, p.item_id, bm25(parts_fts) AS s FROM parts_fts "
                 "JOIN parts p ON p.id = parts_fts.rowid JOIN items i ON i.id = p.item_id "
-                f"WHERE parts_fts MATCH ? AND {cond} ORDER BY s, p.id LIMIT ?",
-                [fts, *args, limit],
+                f"WHERE parts_fts MATCH ? {enough} AND {cond} ORDER BY s, p.id LIMIT ?",
+                [fts, *enough_args, *args, limit],
             ).fetchall()
         except sqlite3.OperationalError as exc:
             raise ValueError(f"bad keyword query {fts!r}: {exc}") from exc

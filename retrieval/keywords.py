@@ -10,10 +10,13 @@ would outvote the text space's correct answer. Two rules keep the keyword space 
 - **minimum should match**: a part must contain at least half of the query's distinct content
   words (all of them for one- and two-word queries), like Elasticsearch's
   ``minimum_should_match``. A code query is one word, so it must match exactly that code.
+  FTS5 itself counts which words a part contains (``Catalog.keyword_search``'s
+  ``min_match``), so BM25 is computed only for parts that qualify.
 
 User words are always quoted into the FTS5 query (``fts_query``), so no input is FTS syntax.
 The catalog's tokenizer is ``unicode61`` with ``-`` and ``_`` as word characters, so codes
-survive as single tokens; ``tokens`` mirrors it (case and diacritics folded) for the check.
+survive as single tokens; ``fold`` mirrors its case and diacritic folding, so the stopword
+list and the de-duplication of query words see what FTS5 sees.
 """
 
 from __future__ import annotations
@@ -51,10 +54,6 @@ def words_of(text: str) -> list[str]:
     return "".join(c if c.isalnum() or c in "-_" else " " for c in text).split()
 
 
-def tokens(text: str) -> set[str]:
-    return {fold(w) for w in words_of(text)}
-
-
 def keyword_terms(text: str) -> list[str]:
     """Distinct words of ``text`` worth a keyword search: stopwords out, codes kept whole."""
     words = list(dict.fromkeys(fold(w) for w in words_of(text)))
@@ -74,29 +73,12 @@ def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter) -
     terms = keyword_terms(text)
     if not terms:
         return []
+    need = needed(len(terms))
+    each = [fts_query(t) for t in terms]
     try:
-        found = catalog.keyword_search(fts_query(" ".join(terms)), limit=limit, filters=filters)
+        found = catalog.keyword_search(" OR ".join(each), limit=limit, filters=filters,
+                                       min_match=(each, need) if need > 1 else None)
     except ValueError as exc:  # cannot happen with quoted words; never fail a search for it
         log.warning("keyword search skipped: %s", exc)
         return []
-    need = needed(len(terms))
-    if need > 1 and found:
-        words = _part_words(catalog, [h.part_id for h in found])
-        wanted = set(terms)
-        found = [h for h in found if len(wanted & words.get(h.part_id, set())) >= need]
     return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score) for h in found]
-
-
-def _part_words(catalog: Catalog, part_ids: list[int]) -> dict[int, set[str]]:
-    """Folded words of each part's indexed name and text (what FTS5 matched against)."""
-    out: dict[int, set[str]] = {}
-    for start in range(0, len(part_ids), 500):
-        chunk = part_ids[start : start + 500]
-        rows = catalog.conn.execute(
-            "SELECT rowid, name, text FROM parts_fts "
-            f"WHERE rowid IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ).fetchall()
-        for rowid, name, body in rows:
-            out[int(rowid)] = tokens(f"{name or ''} {body or ''}")
-    return out
