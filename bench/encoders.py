@@ -24,7 +24,6 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -238,36 +237,11 @@ def bench_ocr(n: int) -> None:
                  [[str(n), f"{secs:.1f}", f"{n / secs:.1f}", f"{found / n:.1f}"]]))
 
 
-def encode_text_trimmed(model: Any, tokens: torch.Tensor) -> torch.Tensor:
-    """CLIP text embeddings computed on the tokens up to the last end-of-text only.
-
-    open_clip pads every text to 77 tokens and runs the whole causal transformer over the
-    padding, but with a causal mask the end-of-text position (the one that is pooled) never
-    sees the tokens after it: cutting the padding gives the same vector, up to float rounding,
-    for a fraction of the work on short queries.
-    """
-    from open_clip.model import text_global_pool
-
-    eos = getattr(model, "text_eos_id", None)
-    at_eos = (tokens == eos).nonzero() if eos is not None else tokens[:0]
-    # the default tokenizer's end-of-text has the highest id: argmax finds it
-    last = int(at_eos[:, 1].max()) if len(at_eos) else int(tokens.argmax(dim=-1).max())
-    length = last + 1
-    cut = tokens[:, :length]
-    cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(cut).to(cast) + model.positional_embedding[:length].to(cast)
-    mask = model.attn_mask[:length, :length] if model.attn_mask is not None else None
-    x = model.ln_final(model.transformer(x, attn_mask=mask))
-    x = text_global_pool(x, cut, model.text_pool_type, eos_token_id=eos)
-    proj = model.text_projection
-    if proj is not None:
-        x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-    return x
-
-
 def bench_clip_text(n_queries: int) -> None:
     """Query-time CLIP text encode: padded to 77 tokens (open_clip) vs trimmed, 1 thread."""
     import open_clip
+
+    from retrieval.encoders.clip import encode_text_trimmed
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -40,7 +40,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
     table.add_column("status")
     for s in statuses:
         state = "[green]available[/]" if s.available else "[red]unavailable[/]"
-        table.add_row(s.kind, s.name, s.weights or "-", s.device, state)
+        table.add_row(s.kind, s.name, s.weights or "-", f"{s.device} {s.precision}", state)
     console = Console()
     console.print(table)
     for s in statuses:

@@ -41,6 +41,38 @@ def test_batch_equals_one_by_one(tiny_clip: ClipEncoder, images: list[Image.Imag
                        np.concatenate([tiny_clip.encode_texts([t]) for t in texts]), atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def fp32_clip(tiny_clip_files: tuple[str, Path, Path]) -> ClipEncoder:
+    """The same checkpoint built by open_clip itself in fp32 and wrapped as it is."""
+    import open_clip
+
+    name, _, checkpoint = tiny_clip_files
+    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(checkpoint))
+    return ClipEncoder.from_model(model, preprocess, open_clip.get_tokenizer(name), "tiny")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_text_vectors_equal_open_clips_padded_encode(
+    fp32_clip: ClipEncoder, tiny_clip: ClipEncoder
+) -> None:
+    """The encoder stops at the last end-of-text token; the vectors must not change."""
+    import torch
+
+    texts = ["INV-4471", "a harbour at dusk with two boats",
+             "a very long caption " + "about many things " * 40]  # past 77 tokens: cut
+    tokens = fp32_clip._tokenizer(texts)
+    with torch.inference_mode():
+        padded = fp32_clip.model.encode_text(tokens).float().numpy()
+    padded /= np.linalg.norm(padded, axis=1, keepdims=True)
+    assert np.allclose(fp32_clip.encode_texts(texts), padded, atol=1e-5)
+    assert np.allclose(fp32_clip.encode_texts(texts[:1]), padded[:1], atol=1e-5)
+    # the product's own precision (bf16 on CPUs that have it) stays on the fp32 directions
+    assert cosines(tiny_clip.encode_texts(texts), padded).min() > 0.999
+
+
 def test_resized_jpeg_copy_is_nearest_its_original(
     tiny_clip: ClipEncoder, images: list[Image.Image]
 ) -> None:
@@ -60,16 +92,13 @@ def test_any_image_mode_is_accepted(tiny_clip: ClipEncoder) -> None:
 
 
 def test_from_model_matches_the_loaded_checkpoint(
-    tiny_clip: ClipEncoder, tiny_clip_files: tuple[str, Path, Path], images: list[Image.Image]
+    tiny_clip: ClipEncoder, fp32_clip: ClipEncoder, images: list[Image.Image]
 ) -> None:
-    import open_clip
-
-    name, _, checkpoint = tiny_clip_files
-    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(checkpoint))
-    wrapped = ClipEncoder.from_model(model, preprocess, open_clip.get_tokenizer(name), "tiny")
-    assert wrapped.name == "tiny" and wrapped.dim == tiny_clip.dim
-    assert np.allclose(wrapped.encode_images(images[:2]), tiny_clip.encode_images(images[:2]),
-                       atol=1e-5)
+    assert fp32_clip.name == "tiny" and fp32_clip.dim == tiny_clip.dim
+    assert fp32_clip.precision == "fp32"
+    assert tiny_clip.precision in ("fp32", "bf16")  # bf16 where the CPU computes it natively
+    same = cosines(fp32_clip.encode_images(images[:4]), tiny_clip.encode_images(images[:4]))
+    assert same.min() > 0.999
 
 
 def test_no_weights_means_unavailable_never_random(tmp_path: Path) -> None:

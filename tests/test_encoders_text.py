@@ -87,3 +87,21 @@ def test_missing_model_says_how_to_fix(tmp_path) -> None:
     with pytest.raises(ModelUnavailable) as err:
         enc.load()
     assert "XMODAL_TEXT_MODEL" in str(err.value) and "no-such-model" in str(err.value)
+
+
+def test_reduced_precision_keeps_the_fp32_neighbours(
+    text_encoder: TextEncoder, offline_settings: Settings
+) -> None:
+    """The default precision (bf16 on CPUs that compute it natively) ranks like fp32."""
+    from retrieval.config import resolve_precision
+
+    assert resolve_precision("auto", "cuda") == "fp16"
+    assert resolve_precision("auto", "mps") == resolve_precision("fp32", "cpu") == "fp32"
+    fp32 = TextEncoder(offline_settings.model_copy(update={"precision": "fp32"}))
+    assert fp32.precision == "fp32"
+    texts = [t for pair in PAIRS for t in pair] + UNRELATED
+    exact, fast = fp32.encode(texts), text_encoder.encode(texts)
+    assert (exact * fast).sum(axis=1).min() > 0.99
+    queries = [a for a, _ in PAIRS]
+    assert ((fp32.encode(queries) @ exact.T).argsort(axis=1)[:, -2]
+            == (text_encoder.encode(queries) @ fast.T).argsort(axis=1)[:, -2]).all()

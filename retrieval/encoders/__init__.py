@@ -38,6 +38,7 @@ class ModelStatus(BaseModel):
     name: str
     weights: str | None = None
     device: str
+    precision: str
     available: bool
     reason: str | None = None
 
@@ -127,6 +128,7 @@ class Encoders:
                 name=enc.name,
                 weights=enc.weights,
                 device=device,
+                precision=enc.precision,
                 available=bool(ok),
                 reason=str(err) if err else (None if ok else "not loaded yet"),
             ))

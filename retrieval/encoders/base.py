@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from retrieval.config import Settings, get_settings, resolve_device
+from retrieval.config import Settings, get_settings, resolve_device, resolve_precision
 
 
 def hub_offline() -> bool:
@@ -46,6 +46,8 @@ class LazyModel:
     def __init__(self, settings: Settings | None = None, device: str | None = None) -> None:
         self.settings = settings or get_settings()
         self.device = device or resolve_device(self.settings.device)
+        # the float format torch encoders compute in (text, CLIP); see Settings.precision
+        self.precision = resolve_precision(self.settings.precision, self.device)
         self._lock = threading.Lock()
         self._loaded = False
         self.weights: str | None = None  # what load() resolved: a path or a hub id

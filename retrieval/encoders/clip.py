@@ -76,6 +76,9 @@ class ClipEncoder(LazyModel):
         enc = cls(settings, device=str(next(model.parameters()).device))
         enc._model, enc._preprocess, enc._tokenizer = model.eval(), preprocess, tokenizer
         enc.name = enc.weights = name
+        weight_dtype = str(next(p for p in model.visual.parameters() if p.dim() > 1).dtype)
+        enc.precision = {"torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(
+            weight_dtype, "fp32")
         enc._loaded = True
         return enc
 
@@ -127,10 +130,10 @@ class ClipEncoder(LazyModel):
         import open_clip
 
         pretrained, looked = self._resolve()
-        precision = "fp16" if self.device == "cuda" else "fp32"
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                self.model_name, pretrained=pretrained, device=self.device, precision=precision
+                self.model_name, pretrained=pretrained, device=self.device,
+                precision=self.precision,
             )
             tokenizer = open_clip.get_tokenizer(self.model_name)
         except Exception as exc:  # noqa: BLE001 - download/format errors all mean unavailable
@@ -152,8 +155,12 @@ class ClipEncoder(LazyModel):
             out = m.text_projection.shape[-1]
         return int(out)
 
-    def _dtype(self) -> Any:
-        return next(self.model.parameters()).dtype
+    def _input_dtype(self) -> Any:
+        """What images go in as: the towers' weight format (open_clip keeps embeddings fp32)."""
+        import open_clip
+        import torch
+
+        return open_clip.get_input_dtype(self.precision) or torch.float32
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32, L2-normalised; any Pillow mode is converted to RGB first."""
@@ -169,7 +176,7 @@ class ClipEncoder(LazyModel):
         with torch.inference_mode():
             for i in range(0, len(images), bs):
                 batch = torch.stack([self._preprocess(to_rgb(im)) for im in images[i:i + bs]])
-                feats = self.model.encode_image(batch.to(self.device, self._dtype()))
+                feats = self.model.encode_image(batch.to(self.device, self._input_dtype()))
                 out.append(feats.float().cpu().numpy())
         return l2_normalise(np.concatenate(out))
 
@@ -187,5 +194,37 @@ class ClipEncoder(LazyModel):
         with torch.inference_mode():
             for i in range(0, len(texts), bs):
                 tokens = self._tokenizer(texts[i:i + bs]).to(self.device)
-                out.append(self.model.encode_text(tokens).float().cpu().numpy())
+                out.append(encode_text_trimmed(self.model, tokens).float().cpu().numpy())
         return l2_normalise(np.concatenate(out))
+
+
+def encode_text_trimmed(model: Any, tokens: Any) -> Any:
+    """open_clip's ``encode_text``, run only up to the batch's last end-of-text token.
+
+    open_clip pads every text to 77 tokens and runs the whole transformer over the padding.
+    With a causal mask and end-of-text pooling the pooled position never attends to what
+    follows it, so cutting the padding gives the same vector (to float rounding) for a
+    fraction of the work: an 8-word query is ~12 tokens, not 77. Towers where padding does
+    reach the pooled output (no causal mask, first/last pooling, custom text towers) run
+    unchanged.
+    """
+    import open_clip
+    import torch
+    from open_clip.transformer import text_global_pool
+
+    pool = getattr(model, "text_pool_type", None)
+    mask = getattr(model, "attn_mask", None)
+    if not isinstance(model, open_clip.CLIP) or mask is None or pool not in ("argmax", "eos"):
+        return model.encode_text(tokens)
+    eos = getattr(model, "text_eos_id", None)
+    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
+    length = int(ends.max()) + 1
+    cut = tokens[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(cut).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=mask[:length, :length]))
+    x = text_global_pool(x, cut, pool, eos_token_id=eos)
+    proj = model.text_projection
+    if proj is not None:
+        x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+    return x

@@ -54,6 +54,7 @@ class OcrReader(LazyModel):
     ) -> None:
         super().__init__(settings, "cpu")
         self.name = "rapidocr PP-OCRv4"
+        self.precision = "fp32"  # ONNX Runtime on the shipped fp32 models
         self.squeeze = squeeze
         self.min_side = min_side
         self.min_confidence = min_confidence

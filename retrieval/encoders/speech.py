@@ -76,6 +76,8 @@ class SpeechTranscriber(LazyModel):
         self.name = f"whisper {Path(self.model_name).name}"
         # Whisper has no MPS path worth using; CUDA or CPU.
         self.compute_device = "cuda" if self.device == "cuda" else "cpu"
+        # faster-whisper's CTranslate2 types; openai-whisper reports fp16/fp32 once loaded
+        self.precision = "float16" if self.compute_device == "cuda" else "int8"
         self._model: Any = None
 
     # --- loading --------------------------------------------------------------------------
@@ -124,9 +126,8 @@ class SpeechTranscriber(LazyModel):
                 raise ModelUnavailable(name, looked + [f"Hugging Face hub {name!r} (unreachable)"],
                                        HOW)
         looked.append(where)
-        compute = "float16" if self.compute_device == "cuda" else "int8"
         try:
-            model = WhisperModel(where, device=self.compute_device, compute_type=compute,
+            model = WhisperModel(where, device=self.compute_device, compute_type=self.precision,
                                  cpu_threads=min(os.cpu_count() or 1, 8),
                                  local_files_only=local)
         except Exception as exc:  # noqa: BLE001 - any loader failure means unavailable
@@ -155,6 +156,7 @@ class SpeechTranscriber(LazyModel):
                                    f"({', '.join(whisper.available_models())}). {HOW}")
         try:
             model = whisper.load_model(where, device=self.compute_device)
+            self.precision = "fp16" if self.compute_device == "cuda" else "fp32"
         except Exception as exc:  # noqa: BLE001
             raise ModelUnavailable(name, [where], f"{HOW} ({type(exc).__name__}: {exc})") from exc
         return model, where

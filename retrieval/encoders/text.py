@@ -100,8 +100,10 @@ class TextEncoder(LazyModel):
                 last = exc
                 log.debug("text model not loadable from %s: %s", where, exc)
                 continue
-            if self.device == "cuda":
-                model = model.half()
+            if self.precision != "fp32":
+                import torch
+
+                model = model.to(torch.float16 if self.precision == "fp16" else torch.bfloat16)
             model.eval()
             self._model = model
             self.weights = where
