@@ -11,9 +11,12 @@ Paging is stable because every space is searched to a *fixed* depth (a multiple 
 ``CANDIDATES`` that does not move between neighbouring pages) and fusion breaks ties by item
 id, so page 2 is the continuation of exactly the ranking page 1 came from.
 
-Threads: the catalog gives each thread its own SQLite connection; FAISS searches take the
-index's lock; each model is called under its own lock, since encoders are not promised to be
-re-entrant.
+Threads: a text query's CLIP branch (encode + search) runs on a worker thread while the
+calling thread runs MiniLM and the keyword search, so the two encoders use both cores instead
+of taking turns. The catalog gives each thread its own SQLite connection; FAISS searches take
+the index's lock; each model is called under its own lock, since encoders are not promised to
+be re-entrant. Recent query vectors and transcripts are kept (``Recent``): paging and the
+page's as-you-type search send the same text again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +41,7 @@ from retrieval.config import Settings
 from retrieval.errors import MediaError, ModelUnavailable, XmodalError
 from retrieval.fusion import Fused, Hit, fuse
 from retrieval.keywords import keyword_hits
-from retrieval.lookups import item_paths, item_vector, normalise
+from retrieval.lookups import item_paths, item_vector, normalise, part_items
 from retrieval.results import (
     IndexReport,
     ItemDetail,
@@ -59,6 +64,30 @@ VECTOR_SPACES = ("text", "clip")
 CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
+QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
+
+
+class Recent:
+    """A small thread-safe least-recently-used map: recent queries' expensive parts."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 class Engine:
@@ -72,7 +101,9 @@ class Engine:
         self._lock = threading.Lock()
         self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
         self._indexes: dict[str, VectorStore] = {}
-        self._transcripts: OrderedDict[str, str] = OrderedDict()  # audio sha256 -> transcript
+        self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
+        self._query_vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
+        self._workers = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="xmodal-q")
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -148,18 +179,21 @@ class Engine:
         allowed = None if filters.empty else self.catalog.item_ids(filters)
         lists: dict[str, list[Hit]] = {}
         enc = self.encoders
-        if words and weights["text"] > 0 and enc.text is not None:
-            if self._space_ok("text", enc.text.name, enc.text.dim):
-                with self._model_locks["text"]:
-                    vec = enc.text.encode([words])[0]
-                lists["text"] = self._vector_hits("text", vec, depth, allowed)
         clip = enc.clip
+        clip_job: Future[list[Hit]] | None = None
         if weights["clip"] > 0 and clip is not None and self._space_ok("clip", clip.name, clip.dim):
-            clip_vec = self._clip_query(words, image_vec, weights.get("image", 1.0))
-            if clip_vec is not None:
-                lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
+            clip_job = self._workers.submit(
+                self._clip_hits, words, image_vec, weights.get("image", 1.0), depth, allowed
+            )
+        minilm = enc.text
+        if words and weights["text"] > 0 and minilm is not None:
+            if self._space_ok("text", minilm.name, minilm.dim):
+                vec = self._text_vector("text", words, minilm.encode)
+                lists["text"] = self._vector_hits("text", vec, depth, allowed)
         if words and weights["keyword"] > 0:
             lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
+        if clip_job is not None:
+            lists["clip"] = clip_job.result()
         fused = fuse(lists, method=query.fusion, weights=weights)
         echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
         return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
@@ -188,10 +222,9 @@ class Engine:
                 "`xmodal models` for where they were looked for and how to supply them.",
             )
         key = hashlib.sha256(audio).hexdigest()
-        with self._lock:
-            if key in self._transcripts:  # paging a voice query re-sends the same recording
-                self._transcripts.move_to_end(key)
-                return self._transcripts[key]
+        known = self._transcripts.get(key)  # paging a voice query re-sends the same recording
+        if known is not None:
+            return str(known)
         fd, tmp = tempfile.mkstemp(prefix="xmodal-query-", suffix=".audio")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -206,11 +239,20 @@ class Engine:
         finally:
             os.unlink(tmp)
         text = transcript.text.strip()
-        with self._lock:
-            self._transcripts[key] = text
-            while len(self._transcripts) > TRANSCRIPT_CACHE:
-                self._transcripts.popitem(last=False)
+        self._transcripts.put(key, text)
         return text
+
+    def _text_vector(
+        self, space: str, words: str, encode: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray:
+        """The unit query vector of ``words`` in ``space`` (a recent one is reused)."""
+        key = (space, words)
+        vec = self._query_vectors.get(key)
+        if vec is None:
+            with self._model_locks[space]:
+                vec = normalise(encode([words])[0])
+            self._query_vectors.put(key, vec)
+        return vec
 
     def _image_vector(self, data: bytes) -> np.ndarray | None:
         """The CLIP image embedding of an uploaded picture (None when CLIP is unavailable)."""
@@ -223,20 +265,27 @@ class Engine:
         with self._model_locks["clip"]:
             return normalise(clip.encode_images([image])[0])
 
-    def _clip_query(
-        self, words: str, image_vec: np.ndarray | None, w_image: float
-    ) -> np.ndarray | None:
-        """One CLIP vector: the image's, the text's, or their weighted, renormalised sum."""
+    def _clip_hits(
+        self,
+        words: str,
+        image_vec: np.ndarray | None,
+        w_image: float,
+        depth: int,
+        allowed: set[int] | None,
+    ) -> list[Hit]:
+        """The CLIP space's hits for one vector: the image's, the text's, or their weighted,
+        renormalised sum."""
         clip = self.encoders.clip
         text_vec = None
         if words and clip is not None:
-            with self._model_locks["clip"]:
-                text_vec = normalise(clip.encode_texts([words])[0])
+            text_vec = self._text_vector("clip", words, clip.encode_texts)
         if image_vec is None:
-            return text_vec
-        if text_vec is None:
-            return image_vec
-        return normalise(w_image * image_vec + text_vec)
+            vec = text_vec
+        elif text_vec is None:
+            vec = image_vec
+        else:
+            vec = normalise(w_image * image_vec + text_vec)
+        return [] if vec is None else self._vector_hits("clip", vec, depth, allowed)
 
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
@@ -253,18 +302,18 @@ class Engine:
         k = min(idx.ntotal, max(2 * depth, 64))
         while True:
             pairs = idx.search_one(normalise(vec), k)
-            parts = self.catalog.parts_for(pid for pid, _ in pairs)
+            owners = part_items(self.catalog, [pid for pid, _ in pairs])
             hits: list[Hit] = []
             items: set[int] = set()
             for pid, score in pairs:
-                part = parts.get(pid)
-                if part is None or (allowed is not None and part.item_id not in allowed):
+                item_id = owners.get(pid)
+                if item_id is None or (allowed is not None and item_id not in allowed):
                     continue
-                if part.item_id not in items:
+                if item_id not in items:
                     if len(items) == depth:
                         break
-                    items.add(part.item_id)
-                hits.append(Hit(item_id=part.item_id, part_id=pid, score=score))
+                    items.add(item_id)
+                hits.append(Hit(item_id=item_id, part_id=pid, score=score))
             if len(items) >= depth or k >= idx.ntotal:
                 return hits
             k = min(idx.ntotal, k * 4)
@@ -397,5 +446,6 @@ class Engine:
         return ingest_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
 
     def close(self) -> None:
-        """Close every SQLite connection the engine opened."""
+        """Stop the query workers and close every SQLite connection the engine opened."""
+        self._workers.shutdown(wait=True)
         self.catalog.close()

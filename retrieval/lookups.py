@@ -18,6 +18,24 @@ def normalise(vec: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def part_items(catalog: Catalog, part_ids: list[int]) -> dict[int, int]:
+    """part id → its item id, for the ids a vector search returned; unknown ids are absent.
+
+    Only the two integers fusion needs (a search returns hundreds of parts; the page shows
+    twenty): an index read while a run writes can return ids deleted since, and callers skip
+    those.
+    """
+    out: dict[int, int] = {}
+    conn = catalog.conn
+    for start in range(0, len(part_ids), 900):
+        chunk = part_ids[start : start + 900]
+        rows = conn.execute(
+            f"SELECT id, item_id FROM parts WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        out.update(rows)
+    return out
+
+
 def item_paths(
     catalog: Catalog, ids: list[int], path_glob: str | None
 ) -> dict[int, tuple[str, str]]:
