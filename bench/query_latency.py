@@ -73,7 +73,7 @@ class StageTimer:
         return out
 
 
-def make_engine(data_dir: Path, threads: int) -> tuple[Any, Any]:
+def make_engine(data_dir: Path, threads: int, precision: str = "auto") -> tuple[Any, Any]:
     """(engine, settings) with warm real MiniLM and a random-weight ViT-B-32 CLIP."""
     import torch
 
@@ -85,7 +85,8 @@ def make_engine(data_dir: Path, threads: int) -> tuple[Any, Any]:
     from retrieval.engine import Engine
 
     ckpt = dataset.clip_checkpoint()
-    settings = Settings(XMODAL_DATA=data_dir, clip_checkpoint=ckpt, device="cpu")
+    settings = Settings(XMODAL_DATA=data_dir, clip_checkpoint=ckpt, device="cpu",
+                        precision=precision)
     text = TextEncoder(settings)
     clip = ClipEncoder(settings)
     encoders = Encoders(settings, text=text, clip=clip)
@@ -143,8 +144,9 @@ def padded_clip_text(model: Any, tokens: Any) -> Any:
 def timed_queries(engine: Any, queries: list[str], timer: StageTimer
                   ) -> tuple[np.ndarray, dict[str, list[float]]]:
     """(total ms per query, stage → ms per query), from a cold query-vector cache."""
-    from retrieval.engine import QUERY_VECTOR_CACHE, Recent
+    from retrieval.engine import QUERY_VECTOR_CACHE
     from retrieval.results import Query
+    from retrieval.workers import Recent
 
     engine._query_vectors = Recent(QUERY_VECTOR_CACHE)  # every configuration encodes afresh
     totals, stages = [], defaultdict(list)
@@ -189,7 +191,8 @@ def main() -> None:
                         help="torch threads per encoder call")
     parser.add_argument("--data", type=Path, default=corpus.CACHE / "data-{parts}")
     parser.add_argument("--baselines", action="store_true",
-                        help="also time the branches in turn, and in turn with CLIP padded")
+                        help="also time the old engine step by step: branches in turn, "
+                             "then fp32 encoders, then CLIP padded to 77 tokens")
     args = parser.parse_args()
     data_dir = Path(str(args.data).format(parts=args.parts))
     built = dataset.build(data_dir, args.parts, clip_name=dataset.clip_space_name(
@@ -208,16 +211,20 @@ def main() -> None:
         engine.search(Query(text=q))
     timer = StageTimer()
     missing = instrument(engine, timer)
-    runs = {"as shipped: CLIP branch on a worker thread, CLIP text trimmed":
-            timed_queries(engine, queries, timer)}
+    shipped = f"as shipped ({engine.encoders.text.precision}, encoders side by side)"
+    runs = {shipped: timed_queries(engine, queries, timer)}
     if args.baselines:
-        shipped = engine._workers
         engine._workers = InlineExecutor()
-        runs["baseline: branches in turn"] = timed_queries(engine, queries, timer)
-        trimmed, clip_mod.encode_text_trimmed = clip_mod.encode_text_trimmed, padded_clip_text
-        runs["baseline: branches in turn, CLIP padded to 77 tokens"] = timed_queries(
+        runs["branches in turn"] = timed_queries(engine, queries, timer)
+        engine.close()
+        engine, _settings = make_engine(data_dir, args.threads, precision="fp32")
+        engine._workers = InlineExecutor()
+        engine.search(Query(text="warm up the models and indexes"))
+        instrument(engine, timer)
+        runs["branches in turn, fp32"] = timed_queries(engine, queries, timer)
+        clip_mod.encode_text_trimmed = padded_clip_text
+        runs["branches in turn, fp32, CLIP padded to 77 tokens"] = timed_queries(
             engine, queries, timer)
-        clip_mod.encode_text_trimmed, engine._workers = trimmed, shipped
     print(f"\n## End-to-end text query, {args.parts:,} parts, {len(queries)} distinct queries, "
           f"{args.threads} torch threads, load average {os.getloadavg()[0]:.1f}\n")
     first = np.percentile(next(iter(runs.values()))[0], 50)

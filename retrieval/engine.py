@@ -11,12 +11,13 @@ Paging is stable because every space is searched to a *fixed* depth (a multiple 
 ``CANDIDATES`` that does not move between neighbouring pages) and fusion breaks ties by item
 id, so page 2 is the continuation of exactly the ranking page 1 came from.
 
-Threads: a text query's CLIP branch (encode + search) runs on a worker thread while the
-calling thread runs MiniLM and the keyword search, so the two encoders use both cores instead
-of taking turns. The catalog gives each thread its own SQLite connection; FAISS searches take
-the index's lock; each model is called under its own lock, since encoders are not promised to
-be re-entrant. Recent query vectors and transcripts are kept (``Recent``): paging and the
-page's as-you-type search send the same text again.
+Threads: a text query runs as two streams on the engine's query workers
+(``retrieval.workers``), one per core: the CLIP text tower and its search, and MiniLM, its
+search and the keyword search; the calling thread waits and fuses. The catalog gives each
+thread its own SQLite connection; FAISS searches take the index's lock; each model is called
+under its own lock, since encoders are not promised to be re-entrant. Recent query vectors
+and transcripts are kept (``Recent``): paging and the page's as-you-type search send the same
+text again.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ import os
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ from retrieval.results import (
     SearchResponse,
 )
 from retrieval.store import VectorStore, describe_store, open_vector_index
+from retrieval.workers import Recent, query_workers
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -65,29 +66,6 @@ CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
 QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
-
-
-class Recent:
-    """A small thread-safe least-recently-used map: recent queries' expensive parts."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any | None:
-        with self._lock:
-            if key not in self._items:
-                return None
-            self._items.move_to_end(key)
-            return self._items[key]
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
 
 
 class Engine:
@@ -103,7 +81,7 @@ class Engine:
         self._indexes: dict[str, VectorStore] = {}
         self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
         self._query_vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
-        self._workers = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="xmodal-q")
+        self._workers = query_workers()
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -177,21 +155,23 @@ class Engine:
         )
         depth = CANDIDATES * math.ceil((query.offset + query.limit) / CANDIDATES)
         allowed = None if filters.empty else self.catalog.item_ids(filters)
-        lists: dict[str, list[Hit]] = {}
         enc = self.encoders
-        clip = enc.clip
+        minilm, clip = enc.text, enc.clip
+        use_text = (bool(words) and weights["text"] > 0 and minilm is not None
+                    and self._space_ok("text", minilm.name, minilm.dim))
+        use_clip = (weights["clip"] > 0 and clip is not None
+                    and self._space_ok("clip", clip.name, clip.dim))
+        use_keywords = bool(words) and weights["keyword"] > 0
+        # two streams for two cores: CLIP alone (the largest encoder), MiniLM then keywords
         clip_job: Future[list[Hit]] | None = None
-        if weights["clip"] > 0 and clip is not None and self._space_ok("clip", clip.name, clip.dim):
+        if use_clip:
             clip_job = self._workers.submit(
                 self._clip_hits, words, image_vec, weights.get("image", 1.0), depth, allowed
             )
-        minilm = enc.text
-        if words and weights["text"] > 0 and minilm is not None:
-            if self._space_ok("text", minilm.name, minilm.dim):
-                vec = self._text_vector("text", words, minilm.encode)
-                lists["text"] = self._vector_hits("text", vec, depth, allowed)
-        if words and weights["keyword"] > 0:
-            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
+        lists = self._workers.submit(
+            self._word_hits, words if use_text else "", words if use_keywords else "", depth,
+            allowed, filters,
+        ).result()
         if clip_job is not None:
             lists["clip"] = clip_job.result()
         fused = fuse(lists, method=query.fusion, weights=weights)
@@ -264,6 +244,20 @@ class Engine:
             return None
         with self._model_locks["clip"]:
             return normalise(clip.encode_images([image])[0])
+
+    def _word_hits(
+        self, text_words: str, keyword_words: str, depth: int, allowed: set[int] | None,
+        filters: ItemFilter,
+    ) -> dict[str, list[Hit]]:
+        """The text space's hits (MiniLM) and the keyword space's, for whichever has words."""
+        out: dict[str, list[Hit]] = {}
+        minilm = self.encoders.text
+        if text_words and minilm is not None:
+            vec = self._text_vector("text", text_words, minilm.encode)
+            out["text"] = self._vector_hits("text", vec, depth, allowed)
+        if keyword_words:
+            out["keyword"] = keyword_hits(self.catalog, keyword_words, depth * 4, filters)
+        return out
 
     def _clip_hits(
         self,
