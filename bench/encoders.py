@@ -73,29 +73,38 @@ def _images(n: int) -> list[bytes]:
 
 
 def bench_clip(n: int, batch: int) -> None:
-    """Decode + preprocess, then encode, ViT-B-32 (random weights) in fp32 on the CPU."""
+    """Decode + preprocess, then encode, ViT-B-32 (random weights) in fp32 and bf16 on the CPU."""
     import open_clip
     from PIL import Image
 
+    torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
     preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
     blobs = _images(n)
     t = time.perf_counter()
     tensors = [preprocess(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs]
     decode_s = time.perf_counter() - t
-    with torch.inference_mode():
-        model.encode_image(torch.stack(tensors[:4]))  # warm-up
-        t = time.perf_counter()
-        for i in range(0, n, batch):
-            model.encode_image(torch.stack(tensors[i : i + batch]))
-        enc_s = time.perf_counter() - t
-    print("\n## CLIP ViT-B-32 image tower (random weights, fp32, CPU)\n")
-    print(_table(["stage", "images", "seconds", "images/s"], [
-        ["decode + preprocess (JPEG 640x480, 1 thread)", str(n), f"{decode_s:.2f}",
-         f"{n / decode_s:.1f}"],
-        [f"encode (batch {batch}, {torch.get_num_threads()} threads)", str(n), f"{enc_s:.2f}",
-         f"{n / enc_s:.1f}"],
-    ]))
+    rows = [["decode + preprocess (JPEG 640x480, 1 thread)", str(n), f"{decode_s:.2f}",
+             f"{n / decode_s:.1f}", "", ""]]
+    vecs: dict[str, torch.Tensor] = {}
+    for precision in ("fp32", "bf16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        tower = model if precision == "fp32" else open_clip.create_model(
+            "ViT-B-32", pretrained=None, precision="bf16").eval()
+        tower.load_state_dict(model.state_dict())
+        with torch.inference_mode():
+            tower.encode_image(torch.stack(tensors[:4]).to(dtype))  # warm-up
+            t = time.perf_counter()
+            vecs[precision] = torch.cat([tower.encode_image(
+                torch.stack(tensors[i : i + batch]).to(dtype)).float() for i in range(0, n, batch)])
+            enc_s = time.perf_counter() - t
+        cos = torch.nn.functional.cosine_similarity(vecs[precision], vecs["fp32"]).min()
+        rows.append([f"encode {precision} (batch {batch}, {torch.get_num_threads()} threads)",
+                     str(n), f"{enc_s:.2f}", f"{n / enc_s:.1f}", f"{float(cos):.4f}",
+                     precision])
+    print("\n## CLIP ViT-B-32 image tower (random weights, CPU)\n")
+    print(_table(["stage", "images", "seconds", "images/s", "min cos to fp32", "precision"],
+                 rows))
 
 
 def _wer(ref: str, hyp: str) -> float:
@@ -173,13 +182,15 @@ def _text_windows(n: int) -> list[str]:
 
 
 def bench_text(n_speed: int, n_quality: int, n_queries: int) -> None:
-    """MiniLM chunks/s fp32 vs dynamic int8, and what int8 costs in retrieval quality."""
+    """MiniLM chunks/s in fp32, dynamic int8 and bf16, and what each costs in retrieval quality."""
     from sentence_transformers import SentenceTransformer
 
-    fp32 = SentenceTransformer(corpus.minilm_path(), device="cpu")
-    fp32.max_seq_length = 128
-    int8 = SentenceTransformer(corpus.minilm_path(), device="cpu")
-    int8.max_seq_length = 128
+    def load() -> SentenceTransformer:
+        model = SentenceTransformer(corpus.minilm_path(), device="cpu")
+        model.max_seq_length = 128
+        return model
+
+    fp32, int8, bf16 = load(), load(), load().to(torch.bfloat16)
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated but still works
         warnings.simplefilter("ignore")
         int8[0].auto_model = torch.ao.quantization.quantize_dynamic(
@@ -188,33 +199,29 @@ def bench_text(n_speed: int, n_quality: int, n_queries: int) -> None:
 
     def enc(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
         return model.encode(texts, batch_size=32, convert_to_numpy=True,
-                            normalize_embeddings=True)
+                            normalize_embeddings=True).astype(np.float32)
 
-    enc(fp32, windows[:8]), enc(int8, windows[:8])  # warm-up
-    s32 = _timed(lambda: enc(fp32, windows))
-    s8 = _timed(lambda: enc(int8, windows))
     # quality: a real corpus slice (fp32 vectors cached by bench.corpus) and real queries
-    base32, q32_all, texts = corpus.load()
-    sub = texts[:n_quality]
+    base32, _q, texts = corpus.load()
+    sub, base32 = texts[:n_quality], base32[:n_quality]
     qtexts = [corpus.query_text(t) for t in texts[-n_queries:]]
-    base8 = enc(int8, sub)
-    q8 = enc(int8, qtexts)
-    q32 = enc(fp32, qtexts)
-    cos = float(np.mean(np.sum(base8 * base32[: len(sub)], axis=1)))
-    top32 = np.argsort(-(q32 @ base32[: len(sub)].T), axis=1)[:, :10]
-    top8 = np.argsort(-(q8 @ base8.T), axis=1)[:, :10]
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top32, top8, strict=True)])
+    top32 = np.argsort(-(enc(fp32, qtexts) @ base32.T), axis=1)[:, :10]
+    rows, speed = [], {}
+    for name, model in (("fp32", fp32), ("dynamic int8", int8), ("bf16", bf16)):
+        enc(model, windows[:8])  # warm-up
+        secs = _timed(lambda m=model: enc(m, windows))
+        speed[name] = secs
+        base = enc(model, sub)
+        top = np.argsort(-(enc(model, qtexts) @ base.T), axis=1)[:, :10]
+        cos = float(np.mean(np.sum(base * base32, axis=1)))
+        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top32, top, strict=True)])
+        rows.append([name, str(len(windows)), f"{secs:.1f}", f"{len(windows) / secs:.1f}",
+                     f"{speed['fp32'] / secs:.2f}x", f"{cos:.4f}", f"{overlap:.3f}"])
     print(f"\n## Text encoder MiniLM-L6 (128-token windows, batch 32, "
           f"{torch.get_num_threads()} threads)\n")
-    print(_table(["model", "chunks", "seconds", "chunks/s", "mean cos to fp32",
-                  "top-10 overlap with fp32"], [
-        ["fp32", str(len(windows)), f"{s32:.1f}", f"{len(windows) / s32:.1f}", "1", "1"],
-        ["dynamic int8", str(len(windows)), f"{s8:.1f}", f"{len(windows) / s8:.1f}",
-         f"{cos:.4f}", f"{overlap:.3f}"],
-    ]))
-    print(f"\nint8 is {s32 / s8:.2f}x the speed of fp32; quality over {len(sub)} chunks and "
-          f"{len(qtexts)} queries")
-    del q32_all
+    print(_table(["model", "chunks", "seconds", "chunks/s", "speed vs fp32", "mean cos to fp32",
+                  "top-10 overlap with fp32"], rows))
+    print(f"\nquality over {len(sub)} chunks and {len(qtexts)} queries")
 
 
 def bench_ocr(n: int) -> None:
@@ -238,38 +245,42 @@ def bench_ocr(n: int) -> None:
 
 
 def bench_clip_text(n_queries: int) -> None:
-    """Query-time CLIP text encode: padded to 77 tokens (open_clip) vs trimmed, 1 thread."""
+    """Query-time CLIP text encode, 1 thread: padded to 77 tokens (open_clip), trimmed, bf16."""
     import open_clip
 
     from retrieval.encoders.clip import encode_text_trimmed
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    half = open_clip.create_model("ViT-B-32", pretrained=None, precision="bf16").eval()
+    half.load_state_dict(model.state_dict())
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     _b, _q, texts = corpus.load()
     queries = [corpus.query_text(t) for t in texts[-n_queries:]]
-    full, cut, diffs = [], [], []
+    variants = {"open_clip encode_text (padded to 77), fp32": lambda tok: model.encode_text(tok),
+                "trimmed after end-of-text, fp32": lambda tok: encode_text_trimmed(model, tok),
+                "trimmed after end-of-text, bf16": lambda tok: encode_text_trimmed(half, tok)}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    cosine: dict[str, float] = dict.fromkeys(variants, 1.0)
     with torch.inference_mode():
         for q in queries:
             tok = tokenizer([q])
-            t = time.perf_counter()
-            a = model.encode_text(tok)
-            full.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            b = encode_text_trimmed(model, tok)
-            cut.append(time.perf_counter() - t)
-            diffs.append(float(torch.nn.functional.cosine_similarity(a, b).min()))
+            padded = None
+            for name, run in variants.items():
+                t = time.perf_counter()
+                out = run(tok).float()
+                times[name].append(time.perf_counter() - t)
+                padded = out if padded is None else padded
+                cos = float(torch.nn.functional.cosine_similarity(out, padded).min())
+                cosine[name] = min(cosine[name], cos)
     torch.set_num_threads(threads)
-    p50f, p50c = np.median(full) * 1000, np.median(cut) * 1000
+    first = np.median(next(iter(times.values())))
     print(f"\n## CLIP text tower for one query ({n_queries} real 8-word queries, 1 thread)\n")
-    print(_table(["variant", "p50 ms", "p95 ms", "min cosine to padded"], [
-        ["open_clip encode_text (padded to 77)", f"{p50f:.1f}",
-         f"{np.percentile(full, 95) * 1000:.1f}", "1"],
-        ["trimmed after end-of-text", f"{p50c:.1f}", f"{np.percentile(cut, 95) * 1000:.1f}",
-         f"{min(diffs):.6f}"],
-    ]))
-    print(f"\ntrimming is {p50f / p50c:.1f}x faster with the same vectors")
+    print(_table(["variant", "p50 ms", "p95 ms", "speed-up", "min cosine to padded fp32"], [
+        [name, f"{np.median(ts) * 1000:.1f}", f"{np.percentile(ts, 95) * 1000:.1f}",
+         f"{first / np.median(ts):.1f}x", f"{cosine[name]:.6f}"] for name, ts in times.items()]))
 
 
 def main() -> None:

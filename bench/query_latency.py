@@ -1,14 +1,16 @@
 """End-to-end text query latency over N indexed parts, with each stage's share.
 
-A text query goes: MiniLM encode → FAISS (text space) → CLIP text encode → FAISS (clip space)
-→ FTS5 keywords → catalog lookups → fusion → response → JSON. This builds a data directory of
+A text query goes: its words to MiniLM and the CLIP text tower at once (each encoder on a
+thread of its own) → FTS5 keywords meanwhile → FAISS in each vector space as its vector
+arrives → catalog lookups → fusion → response → JSON. This builds a data directory of
 ``--parts`` parts (``bench/dataset.py``), opens ``Engine`` with warm models (real MiniLM; a
-random-weight ViT-B-32 for the CLIP text tower, same cost as the real one), runs real
-query texts, and times each stage by wrapping the functions the engine calls. Stage times are
-exclusive (a stage's time excludes stages nested inside it); "other" is what is left.
-Queries run on one torch/FAISS thread, timed at normal priority (``timed_section``).
+random-weight ViT-B-32 for the CLIP text tower, same cost as the real one), runs real,
+distinct query texts, and times each stage by wrapping the functions the engine calls. Stage
+times are exclusive (a stage's time excludes stages nested inside it); stages on the encoder
+threads overlap the calling thread's and are marked so. ``--baselines`` times the same
+queries through the engine as it was, one change undone at a time, in the same run.
 
-    nice -n 19 python -m bench.query_latency --parts 100000 --queries 200
+    python -m bench.query_latency --parts 100000 --queries 200 --baselines
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from bench import corpus, dataset
 from bench.vector_index import timed_section
 
-PARALLEL = " (worker thread)"
+PARALLEL = " (encoder thread)"
 
 
 class StageTimer:
@@ -110,11 +112,13 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
         (engine_mod, "part_items", "catalog: part → item"),
         (engine.catalog, "parts_for", "catalog: page's parts"),
         (engine_mod, "item_paths", "catalog: paths"),
-        (engine, "_item_paths", "catalog: paths"),
         (engine_mod, "keyword_hits", "keywords: FTS5"),
         (engine_mod, "fuse", "fusion"),
         (engine, "_respond", "response"),
     ]
+    for queue in engine._queues.values():  # encoder threads made from now on use the wrappers
+        queue.close()
+    engine._queues = {}
     missing = []
     for owner, name, stage in targets:
         if hasattr(owner, name):
@@ -124,16 +128,25 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
     return missing
 
 
-class InlineExecutor:
-    """Runs a submitted call at once on the calling thread: the engine's branches in turn."""
+class InlineEncode:
+    """Stands in for an engine's ``EncodeQueue``: encodes on the calling thread, at once."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    def __init__(self, encode: Callable[[list[str]], Any]) -> None:
+        self._encode = encode
+
+    def submit(self, text: str) -> Future[Any]:
         done: Future[Any] = Future()
-        done.set_result(fn(*args))
+        done.set_result(self._encode([text])[0])
         return done
 
-    def shutdown(self, wait: bool = True) -> None:
+    def close(self) -> None:
         pass
+
+
+def in_turn(engine: Any) -> None:
+    """Make ``engine`` encode a query's words with MiniLM, then CLIP, on the calling thread."""
+    engine._queues = {"text": InlineEncode(engine.encoders.text.encode),
+                      "clip": InlineEncode(engine.encoders.clip.encode_texts)}
 
 
 def padded_clip_text(model: Any, tokens: Any) -> Any:
@@ -176,7 +189,7 @@ def print_stages(total: np.ndarray, stages: dict[str, list[float]]) -> None:
         print(f"| {stage} | {arr.mean():.2f} | {np.percentile(arr, 50):.2f} | "
               f"{np.percentile(arr, 95):.2f} | {share} |")
     other = total - accounted
-    print(f"| waiting for the worker thread, engine glue | {other.mean():.2f} | "
+    print(f"| waiting for the encoder threads, engine glue | {other.mean():.2f} | "
           f"{np.percentile(other, 50):.2f} | {np.percentile(other, 95):.2f} | "
           f"{other.mean() / total.mean():.0%} |")
     print(f"| **total** | {total.mean():.2f} | {np.percentile(total, 50):.2f} | "
@@ -191,7 +204,7 @@ def main() -> None:
                         help="torch threads per encoder call")
     parser.add_argument("--data", type=Path, default=corpus.CACHE / "data-{parts}")
     parser.add_argument("--baselines", action="store_true",
-                        help="also time the old engine step by step: branches in turn, "
+                        help="also time the old engine step by step: encoders in turn, "
                              "then fp32 encoders, then CLIP padded to 77 tokens")
     args = parser.parse_args()
     data_dir = Path(str(args.data).format(parts=args.parts))
@@ -214,16 +227,16 @@ def main() -> None:
     shipped = f"as shipped ({engine.encoders.text.precision}, encoders side by side)"
     runs = {shipped: timed_queries(engine, queries, timer)}
     if args.baselines:
-        engine._workers = InlineExecutor()
-        runs["branches in turn"] = timed_queries(engine, queries, timer)
+        in_turn(engine)
+        runs["encoders in turn"] = timed_queries(engine, queries, timer)
         engine.close()
         engine, _settings = make_engine(data_dir, args.threads, precision="fp32")
-        engine._workers = InlineExecutor()
+        in_turn(engine)
         engine.search(Query(text="warm up the models and indexes"))
         instrument(engine, timer)
-        runs["branches in turn, fp32"] = timed_queries(engine, queries, timer)
+        runs["encoders in turn, fp32"] = timed_queries(engine, queries, timer)
         clip_mod.encode_text_trimmed = padded_clip_text
-        runs["branches in turn, fp32, CLIP padded to 77 tokens"] = timed_queries(
+        runs["encoders in turn, fp32, CLIP padded to 77 tokens"] = timed_queries(
             engine, queries, timer)
     print(f"\n## End-to-end text query, {args.parts:,} parts, {len(queries)} distinct queries, "
           f"{args.threads} torch threads, load average {os.getloadavg()[0]:.1f}\n")

@@ -11,13 +11,13 @@ Paging is stable because every space is searched to a *fixed* depth (a multiple 
 ``CANDIDATES`` that does not move between neighbouring pages) and fusion breaks ties by item
 id, so page 2 is the continuation of exactly the ranking page 1 came from.
 
-Threads: a text query runs as two streams on the engine's query workers
-(``retrieval.workers``), one per core: the CLIP text tower and its search, and MiniLM, its
-search and the keyword search; the calling thread waits and fuses. The catalog gives each
-thread its own SQLite connection; FAISS searches take the index's lock; each model is called
-under its own lock, since encoders are not promised to be re-entrant. Recent query vectors
-and transcripts are kept (``Recent``): paging and the page's as-you-type search send the same
-text again.
+Threads: each query encoder has a thread of its own (``retrieval.workers.EncodeQueue``). A
+text query hands its words to MiniLM's and CLIP's at once, runs the keyword search while they
+encode, then searches each vector space as its vector arrives; under load each encoder takes
+all the queries waiting as one batch. The catalog gives each thread its own SQLite
+connection; FAISS searches take the index's lock; each model is called under its own lock,
+since encoders are not promised to be re-entrant. Recent query vectors and transcripts are
+kept (``Recent``): paging and the page's as-you-type search send the same text again.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from retrieval.results import (
     SearchResponse,
 )
 from retrieval.store import VectorStore, describe_store, open_vector_index
-from retrieval.workers import Recent, query_workers
+from retrieval.workers import EncodeQueue, Recent
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -81,7 +81,7 @@ class Engine:
         self._indexes: dict[str, VectorStore] = {}
         self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
         self._query_vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
-        self._workers = query_workers()
+        self._queues: dict[str, EncodeQueue] = {}  # space -> its query encoder's thread
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -161,19 +161,19 @@ class Engine:
                     and self._space_ok("text", minilm.name, minilm.dim))
         use_clip = (weights["clip"] > 0 and clip is not None
                     and self._space_ok("clip", clip.name, clip.dim))
-        use_keywords = bool(words) and weights["keyword"] > 0
-        # two streams for two cores: CLIP alone (the largest encoder), MiniLM then keywords
-        clip_job: Future[list[Hit]] | None = None
+        # both encoders start now, side by side; the keyword search runs meanwhile
+        text_vec = self._query_vector("text", words) if use_text else None
+        clip_text = self._query_vector("clip", words) if use_clip and words else None
+        lists: dict[str, list[Hit]] = {}
+        if words and weights["keyword"] > 0:
+            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
+        if text_vec is not None:
+            lists["text"] = self._vector_hits("text", text_vec.result(), depth, allowed)
         if use_clip:
-            clip_job = self._workers.submit(
-                self._clip_hits, words, image_vec, weights.get("image", 1.0), depth, allowed
-            )
-        lists = self._workers.submit(
-            self._word_hits, words if use_text else "", words if use_keywords else "", depth,
-            allowed, filters,
-        ).result()
-        if clip_job is not None:
-            lists["clip"] = clip_job.result()
+            clip_vec = self._clip_vector(
+                clip_text.result() if clip_text else None, image_vec, weights.get("image", 1.0))
+            if clip_vec is not None:
+                lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
         fused = fuse(lists, method=query.fusion, weights=weights)
         echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
         return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
@@ -222,17 +222,37 @@ class Engine:
         self._transcripts.put(key, text)
         return text
 
-    def _text_vector(
-        self, space: str, words: str, encode: Callable[[list[str]], np.ndarray]
-    ) -> np.ndarray:
-        """The unit query vector of ``words`` in ``space`` (a recent one is reused)."""
+    def _query_vector(self, space: str, words: str) -> Future[np.ndarray]:
+        """The unit query vector of ``words`` in ``space``: a recent one, or its encoder's."""
         key = (space, words)
-        vec = self._query_vectors.get(key)
-        if vec is None:
-            with self._model_locks[space]:
-                vec = normalise(encode([words])[0])
-            self._query_vectors.put(key, vec)
-        return vec
+        known = self._query_vectors.get(key)
+        if known is not None:
+            done: Future[np.ndarray] = Future()
+            done.set_result(known)
+            return done
+        job = self._encode_queue(space).submit(words)
+
+        def remember(finished: Future[np.ndarray]) -> None:
+            if finished.exception() is None:
+                self._query_vectors.put(key, normalise(finished.result()))
+
+        job.add_done_callback(remember)
+        return job
+
+    def _encode_queue(self, space: str) -> EncodeQueue:
+        """The thread that encodes queries for ``space`` (text: MiniLM; clip: CLIP's text tower)."""
+        enc = self.encoders  # the caller has checked that the space's model is there
+        encode: Callable[[list[str]], np.ndarray]
+        if space == "text":
+            assert enc.text is not None
+            encode = enc.text.encode
+        else:
+            assert enc.clip is not None
+            encode = enc.clip.encode_texts
+        with self._lock:
+            if space not in self._queues:
+                self._queues[space] = EncodeQueue(space, encode, self._model_locks[space])
+            return self._queues[space]
 
     def _image_vector(self, data: bytes) -> np.ndarray | None:
         """The CLIP image embedding of an uploaded picture (None when CLIP is unavailable)."""
@@ -245,41 +265,14 @@ class Engine:
         with self._model_locks["clip"]:
             return normalise(clip.encode_images([image])[0])
 
-    def _word_hits(
-        self, text_words: str, keyword_words: str, depth: int, allowed: set[int] | None,
-        filters: ItemFilter,
-    ) -> dict[str, list[Hit]]:
-        """The text space's hits (MiniLM) and the keyword space's, for whichever has words."""
-        out: dict[str, list[Hit]] = {}
-        minilm = self.encoders.text
-        if text_words and minilm is not None:
-            vec = self._text_vector("text", text_words, minilm.encode)
-            out["text"] = self._vector_hits("text", vec, depth, allowed)
-        if keyword_words:
-            out["keyword"] = keyword_hits(self.catalog, keyword_words, depth * 4, filters)
-        return out
-
-    def _clip_hits(
-        self,
-        words: str,
-        image_vec: np.ndarray | None,
-        w_image: float,
-        depth: int,
-        allowed: set[int] | None,
-    ) -> list[Hit]:
-        """The CLIP space's hits for one vector: the image's, the text's, or their weighted,
-        renormalised sum."""
-        clip = self.encoders.clip
-        text_vec = None
-        if words and clip is not None:
-            text_vec = self._text_vector("clip", words, clip.encode_texts)
-        if image_vec is None:
-            vec = text_vec
-        elif text_vec is None:
-            vec = image_vec
-        else:
-            vec = normalise(w_image * image_vec + text_vec)
-        return [] if vec is None else self._vector_hits("clip", vec, depth, allowed)
+    @staticmethod
+    def _clip_vector(
+        text_vec: np.ndarray | None, image_vec: np.ndarray | None, w_image: float
+    ) -> np.ndarray | None:
+        """One CLIP query: the picture's, the words', or their weighted, renormalised sum."""
+        if image_vec is None or text_vec is None:
+            return image_vec if text_vec is None else normalise(text_vec)
+        return normalise(w_image * image_vec + normalise(text_vec))
 
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
@@ -441,5 +434,8 @@ class Engine:
 
     def close(self) -> None:
         """Stop the query workers and close every SQLite connection the engine opened."""
-        self._workers.shutdown(wait=True)
+        with self._lock:
+            queues, self._queues = list(self._queues.values()), {}
+        for q in queues:
+            q.close()
         self.catalog.close()

@@ -1,33 +1,87 @@
-"""The search engine's helpers for doing a query's work at once and not twice.
+"""How the search engine runs a query's encoders: side by side, batched under load, once.
 
-- ``query_workers``: the threads a query's encoders run on. Each computes on one torch thread
-  (OpenMP's thread count is a per-thread setting): MiniLM and the CLIP text tower at one
-  thread each, side by side, beat the same two in turn at two threads each (measured in
-  ``bench/query_latency.py``), and under load the pool bounds how many encodes share the cores.
+- ``EncodeQueue``: one thread per query encoder (MiniLM, the CLIP text tower). A query's
+  texts go to both queues at once, so the two models run side by side on two cores while the
+  calling thread does the keyword search. When a queue's thread is free it takes every text
+  waiting as one batch: a short query's encode is bound by reading the model's weights (the
+  CLIP text tower streams ~76 MB of them per call), so sixteen waiting queries cost little
+  more than one. Each thread computes on one torch thread (OpenMP's count is a per-thread
+  setting): two models at one thread each beat the same two in turn at two threads each
+  (``bench/query_latency.py``).
 - ``Recent``: a small least-recently-used map for what a repeated query would recompute
   (paging and the page's as-you-type search send the same text or recording again).
 """
 
 from __future__ import annotations
 
-import os
+import queue
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
+import numpy as np
 
-def _one_torch_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+MAX_BATCH = 32  # texts one encoder call takes at most
 
 
-def query_workers() -> ThreadPoolExecutor:
-    """One worker per core, each computing on a single torch thread."""
-    return ThreadPoolExecutor(
-        os.cpu_count() or 2, thread_name_prefix="xmodal-query", initializer=_one_torch_thread
-    )
+class EncodeQueue:
+    """Encodes texts submitted from any thread on one thread of its own, in batches."""
+
+    def __init__(self, name: str, encode: Callable[[list[str]], np.ndarray],
+                 lock: threading.Lock) -> None:
+        self._encode = encode
+        self._lock = lock  # the model's lock: other callers (image queries) share the model
+        self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]] | None] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._run, name=f"xmodal-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, text: str) -> Future[np.ndarray]:
+        """A future of ``text``'s vector (encoder's own normalisation and dtype)."""
+        job: Future[np.ndarray] = Future()
+        self._queue.put((text, job))
+        return job
+
+    def close(self) -> None:
+        """Finish what was submitted, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+            self._encode_batch(batch)
+
+    def _encode_batch(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        texts = list(dict.fromkeys(text for text, _ in batch))
+        try:
+            with self._lock:
+                vecs = self._encode(texts)
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller waiting for it
+            for _, job in batch:
+                job.set_exception(exc)
+            return
+        row = {text: n for n, text in enumerate(texts)}
+        for text, job in batch:
+            job.set_result(vecs[row[text]])
 
 
 class Recent:
