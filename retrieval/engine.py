@@ -12,12 +12,13 @@ Paging is stable because every space is searched to a *fixed* depth (a multiple 
 id, so page 2 is the continuation of exactly the ranking page 1 came from.
 
 Threads: each query encoder has a thread of its own (``retrieval.workers.EncodeQueue``). A
-text query hands its words to MiniLM's and CLIP's at once, runs the keyword search while they
-encode, then searches each vector space as its vector arrives; under load each encoder takes
-all the queries waiting as one batch. The catalog gives each thread its own SQLite
-connection; FAISS searches take the index's lock; each model is called under its own lock,
-since encoders are not promised to be re-entrant. Recent query vectors and transcripts are
-kept (``Recent``): paging and the page's as-you-type search send the same text again.
+text query hands its words to MiniLM's and CLIP's at once; when MiniLM's vector arrives the
+calling thread searches the text space and the keywords while CLIP, the longest, finishes.
+Under load each encoder takes all the queries waiting as one batch. The catalog gives each
+thread its own SQLite connection; FAISS searches take the index's lock; each model is called
+under its own lock, since encoders are not promised to be re-entrant. Recent query vectors
+and transcripts are kept (``Recent``): paging and the page's as-you-type search send the
+same text again.
 """
 
 from __future__ import annotations
@@ -161,14 +162,15 @@ class Engine:
                     and self._space_ok("text", minilm.name, minilm.dim))
         use_clip = (weights["clip"] > 0 and clip is not None
                     and self._space_ok("clip", clip.name, clip.dim))
-        # both encoders start now, side by side; the keyword search runs meanwhile
+        # Both encoders start now, side by side. Two cores: CLIP (the longest) keeps one; the
+        # other does MiniLM, then its search and the keyword search, while CLIP finishes.
         text_vec = self._query_vector("text", words) if use_text else None
         clip_text = self._query_vector("clip", words) if use_clip and words else None
         lists: dict[str, list[Hit]] = {}
-        if words and weights["keyword"] > 0:
-            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
         if text_vec is not None:
             lists["text"] = self._vector_hits("text", text_vec.result(), depth, allowed)
+        if words and weights["keyword"] > 0:
+            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
         if use_clip:
             clip_vec = self._clip_vector(
                 clip_text.result() if clip_text else None, image_vec, weights.get("image", 1.0))
