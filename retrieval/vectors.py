@@ -39,6 +39,7 @@ import faiss
 import numpy as np
 
 from retrieval.config import get_settings
+from retrieval.faiss_gpu import to_gpu, use_gpu
 from retrieval.index_choice import (
     IndexPlan,
     build_index,
@@ -113,6 +114,8 @@ class VectorIndex:
         self._index = index if index is not None else make_index(self.dim)
         self._lock = threading.RLock()
         self._stat: tuple[int, int, int] | None = None
+        self._gpu: faiss.Index | None = None  # search-only copy, see retrieval.faiss_gpu
+        self._gpu_tried = False
 
     # -- content --------------------------------------------------------------------------
     @property
@@ -143,6 +146,7 @@ class VectorIndex:
         with self._lock:
             self._index.remove_ids(faiss.IDSelectorBatch(ids_arr))
             self._index.add_with_ids(mat, ids_arr)
+            self._drop_gpu_copy()
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         """Remove ids (unknown ones are ignored); returns how many were removed."""
@@ -150,6 +154,7 @@ class VectorIndex:
         if ids_arr.size == 0:
             return 0
         with self._lock:
+            self._drop_gpu_copy()
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,10 +175,20 @@ class VectorIndex:
             if len(q) == 1:
                 faiss.omp_set_num_threads(1)
             try:
-                scores, ids = self._index.search(q, min(k, self._index.ntotal))
+                scores, ids = self._searcher().search(q, min(k, self._index.ntotal))
             finally:
                 faiss.omp_set_num_threads(threads)
         return scores, ids
+
+    def _searcher(self) -> faiss.Index:
+        """The GPU copy when there can be one (made on the first search after a change)."""
+        if self._gpu is None and not self._gpu_tried and use_gpu():
+            self._gpu_tried = True
+            self._gpu = to_gpu(self._index)
+        return self._index if self._gpu is None else self._gpu
+
+    def _drop_gpu_copy(self) -> None:
+        self._gpu, self._gpu_tried = None, False
 
     def search_one(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Convenience: one query vector → [(part id, score)], best first, no -1 padding."""
@@ -314,6 +329,7 @@ class VectorIndex:
         with self._lock:
             self._index, self.dim = fresh._index, fresh.dim
             self.generation, self._stat = fresh.generation, fresh._stat
+            self._drop_gpu_copy()
         return True
 
 

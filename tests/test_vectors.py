@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retrieval import faiss_gpu
 from retrieval.catalog import Catalog
-from retrieval.vectors import VectorIndex, index_path, remove_stale_temps
+from retrieval.vectors import VectorIndex, index_path, make_index, remove_stale_temps
 
 
 def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -147,3 +148,28 @@ def test_same_size_damage_is_caught_by_the_checksum(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="checksum"):
         VectorIndex.load(path)
+
+
+def test_without_faiss_gpu_search_stays_on_the_cpu_silently() -> None:
+    if faiss_gpu.gpu_count() > 0:
+        pytest.skip("a GPU is present: the GPU test covers this machine")
+    x = _unit(50, 8)
+    idx = VectorIndex("text", 8)
+    idx.add(range(50), x)
+    assert faiss_gpu.to_gpu(idx._index) is None  # no error, just no copy
+    assert idx.search_one(x[7], 1)[0][0] == 7
+
+
+@pytest.mark.skipif(faiss_gpu.gpu_count() == 0, reason="needs faiss-gpu and a CUDA device")
+def test_gpu_copy_returns_the_cpu_top_k_and_follows_changes() -> None:
+    base, queries = _unit(20_000, 64, seed=1), _unit(100, 64, seed=2)
+    cpu = VectorIndex("text", 64, index=make_index(64, len(base), base))  # IVF at this size
+    cpu.add(range(len(base)), base)
+    _, want = cpu._index.search(queries, 10)
+    gpu = cpu._searcher()
+    assert gpu is not cpu._index, "the GPU copy was not made"
+    _, got = cpu.search(queries, 10)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(want, got, strict=True)])
+    assert overlap >= 0.99  # same lists; float sums in another order may swap near-ties
+    cpu.add([99_999], queries[0])
+    assert cpu.search_one(queries[0], 1)[0][0] == 99_999  # the copy was remade after add
