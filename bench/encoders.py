@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,20 +56,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _images(n: int) -> list[bytes]:
-    """``n`` distinct 640x480 JPEG photos-to-be (smooth gradients plus noise), as bytes."""
+def iter_images(n: int) -> Iterator[bytes]:
+    """``n`` distinct 640x480 JPEG photos-to-be (smooth gradients plus noise), as bytes.
+
+    One at a time: 10,000 of them are ~2 GB.
+    """
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    out = []
     yy, xx = np.mgrid[0:480, 0:640]
     for i in range(n):
         base = np.stack([(xx * (i + 1)) % 256, (yy * 3 + i * 40) % 256, (xx + yy) % 256], -1)
         arr = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
         buf = io.BytesIO()
         Image.fromarray(arr).save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
+        yield buf.getvalue()
 
 
 def bench_clip(n: int, batch: int) -> None:
@@ -80,7 +81,7 @@ def bench_clip(n: int, batch: int) -> None:
     torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
     preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
-    blobs = _images(n)
+    blobs = list(iter_images(n))
     t = time.perf_counter()
     tensors = [preprocess(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs]
     decode_s = time.perf_counter() - t

@@ -56,10 +56,10 @@ class InlineExecutor:
 
 def make_folder(root: Path, n_images: int, n_docs: int) -> None:
     """Write the images and documents to index."""
-    from bench.encoders import _images
+    from bench.encoders import iter_images
 
     root.mkdir(parents=True, exist_ok=True)
-    for i, blob in enumerate(_images(n_images)):
+    for i, blob in enumerate(iter_images(n_images)):
         (root / f"photo_{i:05d}.jpg").write_bytes(blob)
     _b, _q, texts = corpus.load()
     per_doc = 12
