@@ -338,7 +338,7 @@ def plot(out: Path) -> None:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, h)
     fig.legend(handles.values(), handles.keys(), loc="lower right", fontsize=8, ncols=2)
-    fig.suptitle("FAISS on a shared 2-core CPU, one thread: recall@10 vs single-query p50 "
+    fig.suptitle("FAISS on a 2-core CPU, one thread: recall@10 vs single-query p50 "
                  "(lines: best recall at each latency)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
