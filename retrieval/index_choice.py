@@ -6,17 +6,18 @@ search is at least 0.95 and whose estimated memory fits the budget.
 
 - Up to ``FLAT_MAX`` vectors, exact ``Flat``: the whole index sits in the CPU cache and a scan
   costs about 0.3 ms, no more than the approximate structures, with no tuning or training.
-- Beyond that a Flat scan is bound by memory bandwidth (27 ms single-threaded for 100k
-  MiniLM vectors on the measuring machine, against 0.3 ms at 10k). The product edits its
+- Beyond that a Flat scan is bound by memory bandwidth (7 ms single-threaded for 100k
+  MiniLM vectors on the measuring machine, 57 ms for 1M, against 0.3 ms at 10k). The product edits its
   indexes in place (``IndexIDMap2.remove_ids`` on every replace and delete), which rules out
   HNSW and FAISS's refine wrappers: neither can remove ids. Among removable structures
   IVF with 8-bit scalar-quantised vectors (``IVF{nlist},SQ8``) is the fastest at 0.95: a
   quarter of IVF-Flat's memory and bandwidth for the same lists probed, recall within 0.01.
   Short queries land far from the chunk vectors they match, so ``nprobe`` must cover about a
   quarter of the lists (measured at 10k and 100k) to reach 0.95.
-- For indexes built once and never edited (``removable=False``): HNSW (5x faster than
+- For indexes built once and never edited (``removable=False``): HNSW (2x faster than
   IVF-SQ8 at 100k). IVF with 4-bit fast-scan PQ re-ranked from an SQ8 copy is the fastest at
-  10k but stays below 0.95 from 100k on, so it only serves small, tightly budgeted indexes.
+  10k; it reached 0.965 at 100k in one sweep and 0.92 in another, and 0.90 at 1M, so it only
+  serves small indexes, where it reaches 0.95 reliably.
 - When nothing that reaches 0.95 fits the budget: IVF with 8-bit PQ codes (``dim/8`` bytes a
   vector), flagged ``meets_target=False`` (it measured 0.58-0.66 recall@10); the caller says so.
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 Kind = Literal["flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"]
 
-#: exact search up to this many vectors (measured: Flat p50 0.3 ms at 10k, 27 ms at 100k)
+#: exact search up to this many vectors (measured: Flat p50 0.3 ms at 10k, 7 ms at 100k)
 FLAT_MAX = 10_000
 #: bytes FAISS's IndexIDMap2 spends per vector on its id array and reverse hash map
 IDMAP_BYTES = 48
@@ -47,7 +48,7 @@ TRAIN_PER_LIST = 64
 TRAIN_MAX = 262_144
 #: candidates re-ranked per result by the SQ8 refine step of the non-removable IVF-PQ
 K_FACTOR = 16
-#: refined fast-scan PQ reached 0.968 at 10k but only 0.923 at 100k and 0.892 at 1M
+#: refined fast-scan PQ reached 0.955-0.968 at 10k, 0.92-0.965 at 100k, 0.89-0.90 at 1M
 REFINE_MAX = 20_000
 #: below this many vectors an IVF cannot be trained sensibly: always Flat
 IVF_MIN = 1_000
