@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from bench import corpus
+from bench.machine import describe
 from retrieval.config import resolve_precision
 
 SCRIPT = (
@@ -298,8 +299,7 @@ def main() -> None:
     parser.add_argument("--speech-repeat", type=int, default=2, help="script repetitions")
     parser.add_argument("--chunks", type=int, default=256)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {describe()}")
     if "clip" in args.parts:
         bench_clip(args.images, 32)
     if "clip-text" in args.parts:

@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 
 from bench import corpus, dataset
+from bench.machine import describe
 
 
 class InlineExecutor:
@@ -121,7 +122,7 @@ def main() -> None:
     n = args.images + args.docs
     print(f"\n## Indexing {args.images} images + {args.docs} documents ({n} files), "
           f"{os.cpu_count()} cores, decode_workers={settings.decode_workers}, "
-          f"OCR {'off' if args.no_ocr else 'on'}, load average {os.getloadavg()[0]:.1f}\n")
+          f"OCR {'off' if args.no_ocr else 'on'}\n{describe()}\n")
     print("| mode | wall s | files/s | images+docs indexed | failed | CPU utilisation |")
     print("|---|---:|---:|---:|---:|---:|")
     for mode, r in rows.items():

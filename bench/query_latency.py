@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import threading
 import time
 from collections import defaultdict
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench import corpus, dataset
+from bench.machine import describe
 from bench.vector_index import timed_section
 
 PARALLEL = " (encoder thread)"
@@ -239,7 +239,7 @@ def main() -> None:
         runs["encoders in turn, fp32, CLIP padded to 77 tokens"] = timed_queries(
             engine, queries, timer)
     print(f"\n## End-to-end text query, {args.parts:,} parts, {len(queries)} distinct queries, "
-          f"{args.threads} torch threads, load average {os.getloadavg()[0]:.1f}\n")
+          f"{args.threads} torch threads\n{describe()}\n")
     first = np.percentile(next(iter(runs.values()))[0], 50)
     print("| engine | p50 ms | p95 ms | mean ms | p50 vs as shipped |")
     print("|---|---:|---:|---:|---:|")

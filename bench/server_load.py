@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 
 from bench import corpus, dataset
+from bench.machine import describe
 
 
 def free_port() -> int:
@@ -139,8 +140,8 @@ def main() -> None:
     lat = np.asarray(latencies)
     ok = statuses.get("200", 0)
     errors = sum(statuses.values()) - ok
-    print(f"\n## Server load: {args.clients} clients, {wall:.1f} s, {args.parts:,} parts, "
-          f"load average {os.getloadavg()[0]:.1f}\n")
+    print(f"\n## Server load: {args.clients} clients, {wall:.1f} s, {args.parts:,} parts\n"
+          f"{describe()}\n")
     print("| requests | errors | throughput req/s | p50 ms | p99 ms | max ms "
           "| server peak RSS MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

@@ -34,6 +34,7 @@ import faiss
 import numpy as np
 
 from bench import vectors
+from bench.machine import describe
 from retrieval import index_choice
 
 RESULTS = Path(__file__).parent / "results"
@@ -261,7 +262,7 @@ def bench_size(space: str, n: int, n_queries: int, n_single: int, families: list
     print(f"\n## {space} space: {n:,} vectors x {d}-d, {len(queries)} queries "
           f"({int(info['real']):,} real + {int(info['synthetic']):,} synthetic), "
           f"builds on {faiss.omp_get_max_threads()} threads, searches timed on 1, "
-          f"load average {os.getloadavg()[0]:.1f}\n", flush=True)
+          f"{describe()}\n", flush=True)
     t = time.perf_counter()
     exact = faiss.IndexFlatIP(d)
     exact.add(base)
@@ -294,7 +295,7 @@ def bench_size(space: str, n: int, n_queries: int, n_single: int, families: list
     return {"space": space, "n": n, "dim": d, "queries": len(queries), "provenance": info,
             "rows": [r.__dict__ for r in rows], "chosen": chosen.__dict__,
             "numpy": baseline.__dict__, "ratio": ratio, "threads": faiss.omp_get_max_threads(),
-            "load": os.getloadavg()[0]}
+            "load": os.getloadavg()[0], "machine": describe()}
 
 
 def plot(out: Path) -> None:
@@ -353,6 +354,8 @@ def summary() -> None:
         print(f"\n### {run['space']} space, {run['n']:,} x {run['dim']}-d "
               f"({int(prov['real']):,} real + {int(prov['synthetic']):,} synthetic vectors, "
               f"{run['queries']} real queries, load average {run['load']:.1f})\n")
+        if "machine" in run:
+            print(f"{run['machine']}\n")
         rows = []
         for family in dict.fromkeys(r["family"] for r in run["rows"]):
             mine = [Row(**r) for r in run["rows"] if r["family"] == family]

@@ -1,0 +1,44 @@
+"""One line naming the CPU a benchmark ran on: figures from different machines differ 2-4x.
+
+Sessions get different 2-core machines (an AVX-512 EPYC with native bfloat16 one day, an AVX2
+one the next), and the encoders' precision follows the CPU (``XMODAL_PRECISION=auto``), so a
+table without the CPU beside it cannot be compared with another.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the kernel lists them (empty off Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def describe() -> str:
+    """Model name, cores, vector extensions and the float format the encoders will use."""
+    from retrieval.config import resolve_precision
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = cpu_flags()
+    isa = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2")
+    if "amx_bf16" in flags or "avx512_bf16" in flags:
+        isa += " + bfloat16"
+    precision = resolve_precision("auto", "cpu")
+    return (f"{name}, {os.cpu_count()} cores, {isa}; encoders in {precision}, "
+            f"load average {os.getloadavg()[0]:.1f}")
