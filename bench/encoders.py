@@ -10,8 +10,8 @@ Baselines in the same run, reported as ratios:
 CLIP has no real weights on this machine: ``ViT-B-32`` with random weights has the same
 compute, so images/s is right even though the vectors mean nothing.
 
-    nice -n 19 python -m bench.encoders                 # all parts, ~5 min on 2 shared cores
-    nice -n 19 python -m bench.encoders --parts text    # one part
+    python -m bench.encoders                 # all parts, ~15 min on 2 cores
+    python -m bench.encoders --parts text    # one part
 """
 
 from __future__ import annotations

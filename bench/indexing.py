@@ -11,7 +11,7 @@ encode, one thing at a time). Reports files/s and the process's CPU utilisation
 The folder: ``--images`` 640x480 JPEGs (gradients and noise, so OCR finds no text but still
 runs its detector) and ``--docs`` Markdown files of real text from ``bench.corpus``.
 
-    nice -n 19 python -m bench.indexing --images 96 --docs 24
+    python -m bench.indexing --images 48 --docs 12
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Vectors: ``bench/vectors.py`` (real MiniLM embeddings of documentation text, ext
 documented synthetic neighbours past the real count; 512-d ``clip`` space derived from them).
 
     python -m bench.corpus                                   # once: embed the real text
-    nice -n 19 python -m bench.vector_index --space text --sizes 10000 100000
-    nice -n 19 python -m bench.vector_index --space text --sizes 1000000 --queries 200
+    python -m bench.vector_index --space text --sizes 10000 100000
+    python -m bench.vector_index --space text --sizes 1000000 --queries 200
     python -m bench.vector_index --plot
 """
 
