@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Memory for each FAISS index, in MB: its structure is chosen to fit (exact Flat, IVF-SQ8,
     # IVF-PQ; retrieval/index_choice.py, docs/performance.md). Unset: no limit.
     memory_budget_mb: float | None = Field(default=None, gt=0)
+    # Search processes (serve, search) map the FAISS index files instead of reading them: the
+    # kernel pages vectors in as queries touch them and shares them between processes.
+    mmap_indexes: bool = False
 
     text_batch_size: int = Field(default=64, ge=1)
     clip_batch_size: int = Field(default=32, ge=1)

@@ -7,11 +7,12 @@ search is at least 0.95 and whose estimated memory fits the budget.
 - Up to ``FLAT_MAX`` vectors, exact ``Flat``: the whole index sits in the CPU cache and a scan
   costs about 0.3 ms, no more than the approximate structures, with no tuning or training.
 - Beyond that a Flat scan is bound by memory bandwidth (7 ms single-threaded for 100k
-  MiniLM vectors on the measuring machine, 57 ms for 1M, against 0.3 ms at 10k). The product edits its
-  indexes in place (``IndexIDMap2.remove_ids`` on every replace and delete), which rules out
-  HNSW and FAISS's refine wrappers: neither can remove ids. Among removable structures
-  IVF with 8-bit scalar-quantised vectors (``IVF{nlist},SQ8``) is the fastest at 0.95: a
-  quarter of IVF-Flat's memory and bandwidth for the same lists probed, recall within 0.01.
+  MiniLM vectors on the measuring machine, 57 ms for 1M, against 0.3 ms at 10k). The
+  product edits its indexes in place (``IndexIDMap2.remove_ids`` on every replace and
+  delete), which rules out HNSW and FAISS's refine wrappers: neither can remove ids. Among
+  removable structures IVF with 8-bit scalar-quantised vectors (``IVF{nlist},SQ8``) is the
+  fastest at 0.95: a quarter of IVF-Flat's memory and bandwidth for the same lists probed,
+  recall within 0.01.
   Short queries land far from the chunk vectors they match, so ``nprobe`` must cover about a
   quarter of the lists (measured at 10k and 100k) to reach 0.95.
 - For indexes built once and never edited (``removable=False``): HNSW (2x faster than
@@ -62,8 +63,7 @@ class IndexPlan:
     ``train_size`` is how many vectors to train on (0: no training needed). IVF indexes
     cannot ``reconstruct`` a vector (a direct map would break ``remove_ids`` through the id
     map): read stored vectors from the catalog, which is the source of truth anyway.
-    ``supports_remove`` is false for HNSW; ``mmap_ok`` says whether the saved index can be
-    memory-mapped (``faiss.IO_FLAG_MMAP_IFC`` for Flat; IVF lists load into memory).
+    ``supports_remove`` is false for HNSW.
     """
 
     kind: Kind
@@ -78,7 +78,6 @@ class IndexPlan:
     train_size: int = 0
     est_bytes: int = 0
     supports_remove: bool = True
-    mmap_ok: bool = False
     meets_target: bool = True
     reason: str = ""
     params: dict[str, int] = field(default_factory=dict)
@@ -126,8 +125,7 @@ def estimate_bytes(kind: Kind, n_vectors: int, dim: int, nlist: int = 0) -> int:
 def _plan(kind: Kind, n_vectors: int, dim: int, removable: bool = True) -> IndexPlan:
     """The measured-best settings for one structure at this size (no budget check)."""
     if kind == "flat":
-        return IndexPlan("flat", "Flat", est_bytes=estimate_bytes("flat", n_vectors, dim),
-                         mmap_ok=True)
+        return IndexPlan("flat", "Flat", est_bytes=estimate_bytes("flat", n_vectors, dim))
     if kind == "hnsw":  # measured: ef 64 → 0.975 at 10k, ef 128 → 0.962 at 100k
         ef = 64 if n_vectors <= 20_000 else 128 if n_vectors <= 200_000 else 256
         return IndexPlan("hnsw", f"HNSW{HNSW_M},Flat", ef_search=ef,

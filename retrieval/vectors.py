@@ -15,10 +15,15 @@ cache that makes start-up fast. Consequences:
   replaced. Between saves the file can lag the catalog (ids may be missing or already
   deleted); callers resolve ids through ``Catalog.parts_for`` and skip unknown ones.
 
-File format: ``MAGIC``, a 4-byte little-endian header length, a JSON header
-(space, dim, generation, ntotal, kind, blake2b of the rest), then ``faiss.serialize_index``
-bytes. The checksum catches damage that keeps the size (a flipped byte in a vector). One file, so
-the generation and the vectors can never be out of step with each other.
+File format: ``faiss.write_index`` bytes, then a trailer: a JSON header (space, dim,
+generation, ntotal, kind, body size, blake2b of the FAISS bytes), its 4-byte little-endian
+length and ``MAGIC``. The FAISS bytes come first so FAISS itself can read or memory-map the
+file (``XMODAL_MMAP_INDEXES``: ``faiss.IO_FLAG_MMAP_IFC`` maps Flat vectors and IVF lists, so
+the kernel pages them in as queries touch them and shares them between processes); loading
+streams the checksum instead of holding a second copy of the file. The checksum catches damage
+that keeps the size (a flipped byte in a vector). One file, so the generation and the vectors
+can never be out of step with each other. Files of the first format (``MAGIC_V1``, header in
+front) still load, into memory; the next save rewrites them.
 
 Scores are inner products of L2-normalised vectors (cosine similarity), higher is better.
 """
@@ -33,7 +38,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import faiss
 import numpy as np
@@ -51,7 +56,9 @@ from retrieval.index_choice import (
 if TYPE_CHECKING:
     from retrieval.catalog import Catalog
 
-MAGIC = b"XMODALVI1\n"
+MAGIC = b"\nXMODALVI2"  # ends the file
+MAGIC_V1 = b"XMODALVI1\n"  # began files of the first format
+TRAILER_END = len(MAGIC) + 4  # header length + magic
 
 
 def index_plan(expected_size: int, dim: int) -> IndexPlan:
@@ -116,6 +123,8 @@ class VectorIndex:
         self._stat: tuple[int, int, int] | None = None
         self._gpu: faiss.Index | None = None  # search-only copy, see retrieval.faiss_gpu
         self._gpu_tried = False
+        self.mapped = False  # the index's data is a read-only mapping of ``path``
+        self._map_files = False  # load (and reload) the file mapped
 
     # -- content --------------------------------------------------------------------------
     @property
@@ -140,6 +149,7 @@ class VectorIndex:
         ids_arr = np.asarray(ids, dtype=np.int64)
         if ids_arr.size == 0:
             return
+        self._refuse_if_mapped()
         mat = _as_f32(vecs, self.dim)
         if mat.shape[0] != ids_arr.size:
             raise ValueError(f"{ids_arr.size} ids for {mat.shape[0]} vectors")
@@ -153,9 +163,15 @@ class VectorIndex:
         ids_arr = np.asarray(ids, dtype=np.int64)
         if ids_arr.size == 0:
             return 0
+        self._refuse_if_mapped()
         with self._lock:
             self._drop_gpu_copy()
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids_arr)))
+
+    def _refuse_if_mapped(self) -> None:
+        if self.mapped:  # FAISS would write into the read-only mapping and crash the process
+            raise RuntimeError(f"the {self.space} index is memory-mapped (read-only): "
+                               "open it without mmap to change it")
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` per query row: (scores float32 (nq, k), ids int64 (nq, k)).
@@ -209,19 +225,20 @@ class VectorIndex:
         path = Path(path or self.path or "")
         if not path.name:
             raise ValueError("no path to save the index to")
-        with self._lock:
-            blob = faiss.serialize_index(self._index).tobytes()
-            header = json.dumps({
-                "space": self.space, "dim": self.dim, "generation": self.generation,
-                "ntotal": int(self._index.ntotal), "kind": self.kind,
-                "blake2b": hashlib.blake2b(blob, digest_size=16).hexdigest(),
-            }).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + struct.pack("<I", len(header)) + header)
-                fh.write(blob)
+            with self._lock:  # FAISS writes the file itself: no serialised copy in memory
+                faiss.write_index(self._index, tmp)
+                fields = {"space": self.space, "dim": self.dim, "generation": self.generation,
+                          "ntotal": int(self._index.ntotal), "kind": self.kind}
+            with open(tmp, "r+b") as fh:
+                body = os.fstat(fh.fileno()).st_size
+                header = json.dumps({**fields, "bytes": body,
+                                     "blake2b": _digest(fh, body)}).encode()
+                fh.seek(body)
+                fh.write(header + struct.pack("<I", len(header)) + MAGIC)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -237,23 +254,47 @@ class VectorIndex:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
-        """Read a file written by ``save``; ValueError when it is not a valid index file."""
+    def load(cls, path: Path, *, mmap: bool = False) -> VectorIndex:
+        """Read a file written by ``save``; ValueError when it is not a valid index file.
+
+        ``mmap`` maps the vectors instead of reading them (see the module docstring); a mapped
+        index is read-only: ``add`` and ``remove`` refuse.
+        """
         path = Path(path)
         stat = _stat_key(path)
-        data = path.read_bytes()
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
-            raise ValueError(f"{path} is not an xmodal vector index")
-        (hlen,) = struct.unpack_from("<I", data, len(MAGIC))
-        start = len(MAGIC) + 4
+        with open(path, "rb") as fh:
+            if fh.read(len(MAGIC_V1)) == MAGIC_V1:
+                return cls._load_v1(path, fh.read(), stat)
+            try:
+                header = _read_trailer(fh, stat[2])
+                if _digest(fh, header["bytes"]) != header["blake2b"]:
+                    raise ValueError("checksum mismatch")
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+            except Exception as exc:  # json, checksum or faiss: a damaged file, whatever the detail
+                raise ValueError(f"{path} is damaged: {exc}") from exc
+        if _stat_key(path) != stat:  # replaced between the checksum and FAISS's own read
+            raise ValueError(f"{path} changed while it was read")
+        out = cls._checked(path, header, index, stat)
+        out.mapped = out._map_files = mmap
+        return out
+
+    @classmethod
+    def _load_v1(cls, path: Path, rest: bytes, stat: tuple[int, int, int]) -> VectorIndex:
+        """A file of the first format: header in front, read whole into memory."""
         try:
-            header = json.loads(data[start:start + hlen])
-            body = data[start + hlen:]
+            (hlen,) = struct.unpack_from("<I", rest, 0)
+            header = json.loads(rest[4:4 + hlen])
+            body = rest[4 + hlen:]
             if hashlib.blake2b(body, digest_size=16).hexdigest() != header["blake2b"]:
                 raise ValueError("checksum mismatch")
             index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
-        except Exception as exc:  # json, checksum or faiss: a damaged file, whatever the detail
+        except Exception as exc:
             raise ValueError(f"{path} is damaged: {exc}") from exc
+        return cls._checked(path, header, index, stat)
+
+    @classmethod
+    def _checked(cls, path: Path, header: dict, index: faiss.Index,
+                 stat: tuple[int, int, int]) -> VectorIndex:
         if index.ntotal != header["ntotal"] or index.d != header["dim"]:
             raise ValueError(f"{path} is damaged: header and index disagree")
         out = cls(header["space"], header["dim"], path=path,
@@ -279,12 +320,14 @@ class VectorIndex:
 
     @classmethod
     def open(cls, catalog: Catalog, data_dir: Path, space: str, *,
-             save: bool = False) -> VectorIndex | None:
+             save: bool = False, mmap: bool = False) -> VectorIndex | None:
         """The space's index, consistent with the catalog; None when the space is empty.
 
         Loads ``<space>.faiss`` when its generation, dimension and size agree with the
         catalog, otherwise rebuilds it from stored vectors (and writes it when ``save``; only
-        the process holding the indexing lock should save).
+        the process holding the indexing lock should save). ``mmap`` maps the file (and the
+        files that replace it) read-only, for processes that only search; a rebuilt index
+        stays in memory.
         """
         path = index_path(data_dir, space)
         model = catalog.space_model(space)
@@ -295,7 +338,7 @@ class VectorIndex:
         if model is None and count == 0:
             return None
         try:
-            idx = cls.load(path)
+            idx = cls.load(path, mmap=mmap)
             if (idx.generation == gen and idx.ntotal == count
                     and (model is None or idx.dim == model[1])
                     and plan_matches(idx._index, index_plan(count, idx.dim))):
@@ -305,6 +348,7 @@ class VectorIndex:
         idx = cls.rebuild(catalog, space, model[1] if model else None, path=path)
         if save:
             idx.save(path)
+        idx._map_files = mmap
         return idx
 
     def agrees_with(self, catalog: Catalog) -> bool:
@@ -323,11 +367,11 @@ class VectorIndex:
         if stat == self._stat:
             return False
         try:
-            fresh = VectorIndex.load(self.path)
+            fresh = VectorIndex.load(self.path, mmap=self._map_files)
         except (OSError, ValueError):
             return False
         with self._lock:
-            self._index, self.dim = fresh._index, fresh.dim
+            self._index, self.dim, self.mapped = fresh._index, fresh.dim, fresh.mapped
             self.generation, self._stat = fresh.generation, fresh._stat
             self._drop_gpu_copy()
         return True
@@ -336,6 +380,38 @@ class VectorIndex:
 def _stat_key(path: Path) -> tuple[int, int, int]:
     st = os.stat(path)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _digest(fh: BinaryIO, size: int) -> str:
+    """blake2b of the file's first ``size`` bytes, read in slices (no copy of the file)."""
+    fh.seek(0)
+    h = hashlib.blake2b(digest_size=16)
+    left = size
+    while left > 0:
+        block = fh.read(min(left, 1 << 20))
+        if not block:
+            raise ValueError("file shorter than its header says")
+        h.update(block)
+        left -= len(block)
+    return h.hexdigest()
+
+
+def _read_trailer(fh: BinaryIO, file_size: int) -> dict:
+    """The JSON header at the end of a file ``save`` wrote (ValueError when there is none)."""
+    if file_size < TRAILER_END:
+        raise ValueError("too short")
+    fh.seek(file_size - TRAILER_END)
+    tail = fh.read(TRAILER_END)
+    if tail[4:] != MAGIC:
+        raise ValueError("not an xmodal vector index")
+    (hlen,) = struct.unpack("<I", tail[:4])
+    if hlen > file_size - TRAILER_END:
+        raise ValueError("header longer than the file")
+    fh.seek(file_size - TRAILER_END - hlen)
+    header = json.loads(fh.read(hlen))
+    if header["bytes"] != file_size - TRAILER_END - hlen:
+        raise ValueError("header and file size disagree")
+    return header
 
 
 def remove_stale_temps(data_dir: Path) -> int:

@@ -277,9 +277,10 @@ def damage_index(path: Path, how: str) -> None:
     elif how == "empty":
         raw.clear()
     elif how == "flipped byte":
-        raw[-64] ^= 0xFF  # inside the vectors, same size: only a checksum can tell
-    elif how == "lying header":
-        raw[:] = raw.replace(b'"ntotal": ', b'"ntotal": 9', 1)
+        raw[len(raw) // 2] ^= 0xFF  # inside the vectors, same size: only a checksum can tell
+    elif how == "lying header":  # valid JSON, same length, a wrong vector count
+        at = raw.index(b'"ntotal": ') + len(b'"ntotal": ')
+        raw[at] = ord("9") if raw[at] != ord("9") else ord("8")
     path.write_bytes(bytes(raw))
 
 

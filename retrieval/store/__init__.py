@@ -159,7 +159,8 @@ def open_vector_index(settings: Settings, catalog: Catalog, space: str, *,
     if target is None:
         from retrieval.vectors import VectorIndex
 
-        return VectorIndex.open(catalog, settings.data_dir, space, save=save)
+        return VectorIndex.open(catalog, settings.data_dir, space, save=save,
+                                mmap=settings.mmap_indexes and not save)
     from retrieval.store.milvus import MilvusVectorIndex
 
     return MilvusVectorIndex.open(catalog, settings.data_dir, space, save=save, target=target)
