@@ -15,6 +15,7 @@ them: ``VmHWM`` of the live server after warm-up and a burst of queries, and
 
     python -m bench.memory --server-parts 1000000 --images 100 300
     python -m bench.memory --server-parts --images 10000 --no-ocr
+    XMODAL_MMAP_INDEXES=true python -m bench.memory --server-parts 1000000 --images
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ from bench.server_load import free_port, peak_rss_mb, start_server
 
 
 def server_peak(parts: int, threads: int) -> tuple[float, float, str]:
-    """(peak RSS MB, seconds to build the data dir, index kinds) for a server over ``parts``."""
+    """(peak RSS MB, seconds to build the data dir, notes) for a server over ``parts``.
+
+    The notes give the index kinds and, after the queries, how much of the resident memory
+    is the process's own (``RssAnon``) and how much is file pages (``RssFile``: a mapped
+    index with ``XMODAL_MMAP_INDEXES=true``, which the kernel can drop and share).
+    """
     data_dir = corpus.CACHE / f"data-{parts}"
     t = time.perf_counter()
     dataset.build(data_dir, parts, clip_name=dataset.clip_space_name(dataset.clip_checkpoint()))
@@ -49,11 +55,25 @@ def server_peak(parts: int, threads: int) -> tuple[float, float, str]:
                       params={"q": corpus.query_text(text)}, timeout=120).raise_for_status()
         stats = httpx.get(f"http://127.0.0.1:{port}/api/stats", timeout=60).json()
         rss = peak_rss_mb(server.pid)
+        split = {k: v for k, v in _status(server.pid).items() if k in ("RssAnon", "RssFile")}
     finally:
         server.terminate()
         server.wait(timeout=60)
     kinds = str({k: v for k, v in stats.items() if "index" in k or "kind" in k}) or "?"
-    return rss, built, kinds
+    mapped = os.environ.get("XMODAL_MMAP_INDEXES", "false")
+    notes = (f"{kinds}; after the queries {split['RssAnon']:.0f} MB own + "
+             f"{split['RssFile']:.0f} MB file pages; XMODAL_MMAP_INDEXES={mapped}")
+    return rss, built, notes
+
+
+def _status(pid: int) -> dict[str, float]:
+    """The kB fields of ``/proc/<pid>/status``, in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
 
 
 def index_peak(n_images: int, ocr: bool) -> tuple[float, float]:
@@ -92,9 +112,9 @@ def main() -> None:
         print(f"| `xmodal index` | {n} images | {rss:.0f} | {wall:.0f} s, OCR {ocr} |",
               flush=True)
     for parts in args.server_parts:
-        rss, built, kinds = server_peak(parts, args.threads)
+        rss, built, notes = server_peak(parts, args.threads)
         print(f"| `xmodal serve` | {parts:,} parts (x2 spaces) | {rss:.0f} | "
-              f"{kinds}; data dir built in {built:.0f} s |", flush=True)
+              f"{notes}; data dir built in {built:.0f} s |", flush=True)
 
 
 if __name__ == "__main__":
