@@ -261,19 +261,18 @@ class VectorIndex:
         index is read-only: ``add`` and ``remove`` refuse.
         """
         path = Path(path)
-        stat = _stat_key(path)
         with open(path, "rb") as fh:
+            stat = _stat_key(fh.fileno())  # of the file opened, whatever the path holds next
             if fh.read(len(MAGIC_V1)) == MAGIC_V1:
                 return cls._load_v1(path, fh.read(), stat)
             try:
                 header = _read_trailer(fh, stat[2])
                 if _digest(fh, header["bytes"]) != header["blake2b"]:
                     raise ValueError("checksum mismatch")
-                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+                index = faiss.read_index(_open_file_path(fh),
+                                         faiss.IO_FLAG_MMAP_IFC if mmap else 0)
             except Exception as exc:  # json, checksum or faiss: a damaged file, whatever the detail
                 raise ValueError(f"{path} is damaged: {exc}") from exc
-        if _stat_key(path) != stat:  # replaced between the checksum and FAISS's own read
-            raise ValueError(f"{path} changed while it was read")
         out = cls._checked(path, header, index, stat)
         out.mapped = out._map_files = mmap
         return out
@@ -377,7 +376,7 @@ class VectorIndex:
         return True
 
 
-def _stat_key(path: Path) -> tuple[int, int, int]:
+def _stat_key(path: Path | int) -> tuple[int, int, int]:
     st = os.stat(path)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
@@ -394,6 +393,15 @@ def _digest(fh: BinaryIO, size: int) -> str:
         h.update(block)
         left -= len(block)
     return h.hexdigest()
+
+
+def _open_file_path(fh: BinaryIO) -> str:
+    """A name for the very file ``fh`` has open, so FAISS reads what was checksummed even when
+    an indexing run has since replaced the path (Linux ``/proc/self/fd``, macOS ``/dev/fd``)."""
+    for fds in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(fds):
+            return f"{fds}/{fh.fileno()}"
+    return fh.name
 
 
 def _read_trailer(fh: BinaryIO, file_size: int) -> dict:
