@@ -59,7 +59,8 @@ def server_peak(parts: int, threads: int) -> tuple[float, float, str]:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    kinds = str({k: v for k, v in stats.items() if "index" in k or "kind" in k}) or "?"
+    kinds = ", ".join(f"{name} {space.get('index')}"
+                      for name, space in stats.get("spaces", {}).items())
     mapped = os.environ.get("XMODAL_MMAP_INDEXES", "false")
     notes = (f"{kinds}; after the queries {split['RssAnon']:.0f} MB own + "
              f"{split['RssFile']:.0f} MB file pages; XMODAL_MMAP_INDEXES={mapped}")
