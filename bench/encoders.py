@@ -197,18 +197,24 @@ def bench_text(n_speed: int, n_quality: int, n_queries: int) -> None:
     fp32, int8 = load(), load()
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated but still works
         warnings.simplefilter("ignore")
-        int8[0].auto_model = torch.ao.quantization.quantize_dynamic(
-            int8[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+        # In place: sentence-transformers' ``auto_model`` is a property, and assigning a
+        # quantised copy to it silently kept the fp32 model (the int8 row timed fp32).
+        torch.ao.quantization.quantize_dynamic(
+            int8[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    layer = int8[0].auto_model.encoder.layer[0].attention.self.query
+    assert type(layer).__module__.startswith("torch.ao.nn.quantized"), type(layer)
     windows = _text_windows(n_speed)
 
     def enc(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
         return model.encode(texts, batch_size=32, convert_to_numpy=True,
                             normalize_embeddings=True).astype(np.float32)
 
-    # quality: a real corpus slice (fp32 vectors cached by bench.corpus) and real queries
-    base32, _q, texts = corpus.load()
-    sub, base32 = texts[:n_quality], base32[:n_quality]
+    # quality: a real corpus slice and real queries, against this fp32 model's own vectors
+    # (bench.corpus caches vectors at 256 tokens; these windows are cut at 128)
+    _b, _q, texts = corpus.load()
+    sub = texts[:n_quality]
     qtexts = [corpus.query_text(t) for t in texts[-n_queries:]]
+    base32 = enc(fp32, sub)
     top32 = np.argsort(-(enc(fp32, qtexts) @ base32.T), axis=1)[:, :10]
     rows, speed = [], {}
     variants = [("fp32", fp32), ("dynamic int8", int8)]
