@@ -12,30 +12,26 @@ import platform
 from pathlib import Path
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags as the kernel lists them (empty off Linux)."""
+def cpuinfo() -> dict[str, str]:
+    """The first CPU's fields from ``/proc/cpuinfo`` (empty off Linux)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return set()
+    return fields
 
 
 def describe() -> str:
     """Model name, cores, vector extensions and the float format the encoders will use."""
     from retrieval.config import resolve_precision
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = cpu_flags()
+    info = cpuinfo()
+    name = info.get("model name") or platform.processor() or platform.machine()
+    flags = set(info.get("flags", "").split())
     isa = ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2")
     if "amx_bf16" in flags or "avx512_bf16" in flags:
         isa += " + bfloat16"

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from bench import corpus, dataset
-from bench.server_load import free_port, peak_rss_mb, start_server
+from bench.server_load import free_port, proc_status_mb, start_server
 
 
 def server_peak(parts: int, threads: int) -> tuple[float, float, str]:
@@ -54,27 +54,16 @@ def server_peak(parts: int, threads: int) -> tuple[float, float, str]:
             httpx.get(f"http://127.0.0.1:{port}/api/search",
                       params={"q": corpus.query_text(text)}, timeout=120).raise_for_status()
         stats = httpx.get(f"http://127.0.0.1:{port}/api/stats", timeout=60).json()
-        rss = peak_rss_mb(server.pid)
-        split = {k: v for k, v in _status(server.pid).items() if k in ("RssAnon", "RssFile")}
+        status = proc_status_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
     kinds = ", ".join(f"{name} {space.get('index')}"
                       for name, space in stats.get("spaces", {}).items())
     mapped = os.environ.get("XMODAL_MMAP_INDEXES", "false")
-    notes = (f"{kinds}; after the queries {split['RssAnon']:.0f} MB own + "
-             f"{split['RssFile']:.0f} MB file pages; XMODAL_MMAP_INDEXES={mapped}")
-    return rss, built, notes
-
-
-def _status(pid: int) -> dict[str, float]:
-    """The kB fields of ``/proc/<pid>/status``, in MB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if value.strip().endswith("kB"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
+    notes = (f"{kinds}; after the queries {status['RssAnon']:.0f} MB own + "
+             f"{status['RssFile']:.0f} MB file pages; XMODAL_MMAP_INDEXES={mapped}")
+    return status["VmHWM"], built, notes
 
 
 def index_peak(n_images: int, ocr: bool) -> tuple[float, float]:

@@ -39,12 +39,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def proc_status_mb(pid: int) -> dict[str, float]:
+    """The kB fields of a live process's ``/proc/<pid>/status`` (VmHWM, RssAnon, ...), in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak resident set size (VmHWM) of a live process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return proc_status_mb(pid).get("VmHWM", float("nan"))
 
 
 def start_server(data_dir: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
