@@ -87,6 +87,27 @@ def test_an_upload_over_the_limit_is_413_before_indexing(wclient, writable) -> N
     assert not list((writable.data_dir / "uploads").rglob("big.txt"))
 
 
+def test_a_client_that_sends_its_whole_upload_first_still_reads_the_413(writable) -> None:
+    # Like requests or httpx: the whole body goes out before the answer is read. The server
+    # refuses on the declared length; if it closed without reading the body, this send would
+    # break and the 413 could be lost to the reset.
+    size = writable.max_upload_mb * 1024 * 1024 + 1
+    host, port = writable.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as s:
+        head = (
+            f"POST /api/index HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {writable.token}"
+            f"\r\nContent-Type: text/plain\r\nContent-Length: {size}\r\n\r\n"
+        )
+        s.sendall(head.encode())
+        time.sleep(0.3)  # time for the server to refuse before the body arrives
+        s.sendall(b"x" * size)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert answer.endswith(b"}") and b'"too_large"' in answer
+
+
 def test_a_broken_upload_is_reported_not_crashed(wclient, writable) -> None:
     r = wclient.post(
         "/api/index",

@@ -147,8 +147,19 @@ def test_a_spoken_question_shows_its_transcript_and_results(page, live, tmp_path
     audio_id, segment = live.segment()
     wav = speak(segment["text"], tmp_path / "spoken-question.wav")
     page.goto("/")
+    # Hold the search request so the transient "Transcribing" state cannot be missed, however
+    # fast the server answers.
+    held: list = []
+    page.route("**/api/search", lambda route: held.append(route))
     page.locator("#audio-file").set_input_files(str(wav))
     expect(page.locator("#busy")).to_contain_text("Transcribing")
+    for _ in range(100):  # the route handler runs while Playwright is waited on
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1 and held[0].request.method == "POST"
+    held[0].continue_()
+    page.unroute("**/api/search")
     heard = page.locator("#heard")
     expect(heard).to_be_visible(timeout=SLOW)
     spoken = set(re.findall(r"[a-z]{4,}", segment["text"].lower()))

@@ -6,6 +6,7 @@ leaves the process. The library's exceptions are mapped here once instead of in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -136,10 +137,16 @@ class UploadTooLarge(Exception):
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with a JSON 413, counting while they stream.
 
-    A declared ``Content-Length`` over the limit is refused before any byte is read; a body
+    A declared ``Content-Length`` over the limit is refused before the app sees a byte; a body
     without one (chunked) is cut off as soon as the running total passes the limit, so an
     upload never has to be held in full before it can be refused. Whatever the inner app
     made of the interrupted read (FastAPI turns it into a 400), the client gets the 413.
+
+    Before answering, the rest of the body is read and thrown away (up to ``DRAIN_BYTES`` or
+    ``DRAIN_SECONDS``), as nginx's lingering close does: many clients (httpx, requests) send
+    the whole body before they read the answer, and closing a socket with unread bytes in it
+    makes the kernel send a reset that can destroy the 413 in flight. A declared length past
+    ``DRAIN_BYTES`` is refused at once: nobody should wait for gigabytes to be thrown away.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -152,15 +159,18 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
+            if declared <= DRAIN_BYTES:  # a bigger one is not worth reading to say no
+                await _drain(receive)
             await self._refuse(scope, receive, send)
             return
 
-        state: dict[str, Any] = {"total": 0, "over": False, "started": False}
+        state: dict[str, Any] = {"total": 0, "over": False, "started": False, "more": True}
 
         async def limited_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
                 state["total"] += len(message.get("body", b""))
+                state["more"] = message.get("more_body", False)
                 if state["total"] > self.max_bytes:
                     state["over"] = True
                     raise UploadTooLarge
@@ -181,6 +191,8 @@ class BodyLimitMiddleware:
             if not state["over"]:
                 raise
         if state["over"] and not state["started"]:
+            if state["more"]:
+                await _drain(receive)
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,6 +202,26 @@ class BodyLimitMiddleware:
         )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard what is left of a refused body, within the drain budget."""
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while drained <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
 
 
 def _content_length(scope: Scope) -> int | None:
