@@ -142,11 +142,12 @@ class BodyLimitMiddleware:
     upload never has to be held in full before it can be refused. Whatever the inner app
     made of the interrupted read (FastAPI turns it into a 400), the client gets the 413.
 
-    Before answering, the rest of the body is read and thrown away (up to ``DRAIN_BYTES`` or
-    ``DRAIN_SECONDS``), as nginx's lingering close does: many clients (httpx, requests) send
-    the whole body before they read the answer, and closing a socket with unread bytes in it
-    makes the kernel send a reset that can destroy the 413 in flight. A declared length past
-    ``DRAIN_BYTES`` is refused at once: nobody should wait for gigabytes to be thrown away.
+    A declared body of up to ``DRAIN_BYTES`` is read and thrown away (for at most
+    ``DRAIN_SECONDS``) before the 413 goes out, as nginx's lingering close does: many clients
+    (httpx, requests) send the whole body before they read the answer, and closing a socket
+    with unread bytes in it makes the kernel send a reset that can destroy the 413 in flight.
+    A bigger declared body is refused at once, and a chunked one is cut off where it passed
+    the limit: nobody should wait for gigabytes, or an endless stream, to be thrown away.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -164,13 +165,12 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send)
             return
 
-        state: dict[str, Any] = {"total": 0, "over": False, "started": False, "more": True}
+        state: dict[str, Any] = {"total": 0, "over": False, "started": False}
 
         async def limited_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
                 state["total"] += len(message.get("body", b""))
-                state["more"] = message.get("more_body", False)
                 if state["total"] > self.max_bytes:
                     state["over"] = True
                     raise UploadTooLarge
@@ -191,8 +191,6 @@ class BodyLimitMiddleware:
             if not state["over"]:
                 raise
         if state["over"] and not state["started"]:
-            if state["more"]:
-                await _drain(receive)
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
