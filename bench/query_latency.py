@@ -116,9 +116,7 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
         (engine_mod, "fuse", "fusion"),
         (engine, "_respond", "response"),
     ]
-    for queue in engine._queues.values():  # encoder threads made from now on use the wrappers
-        queue.close()
-    engine._queues = {}
+    engine.queries.close()  # encoder threads made from now on use the wrappers
     missing = []
     for owner, name, stage in targets:
         if hasattr(owner, name):
@@ -145,8 +143,8 @@ class InlineEncode:
 
 def in_turn(engine: Any) -> None:
     """Make ``engine`` encode a query's words with MiniLM, then CLIP, on the calling thread."""
-    engine._queues = {"text": InlineEncode(engine.encoders.text.encode),
-                      "clip": InlineEncode(engine.encoders.clip.encode_texts)}
+    engine.queries._queues = {"text": InlineEncode(engine.encoders.text.encode),
+                              "clip": InlineEncode(engine.encoders.clip.encode_texts)}
 
 
 def padded_clip_text(model: Any, tokens: Any) -> Any:
@@ -157,11 +155,11 @@ def padded_clip_text(model: Any, tokens: Any) -> Any:
 def timed_queries(engine: Any, queries: list[str], timer: StageTimer
                   ) -> tuple[np.ndarray, dict[str, list[float]]]:
     """(total ms per query, stage → ms per query), from a cold query-vector cache."""
-    from retrieval.engine import QUERY_VECTOR_CACHE
+    from retrieval.query_encoding import QUERY_VECTOR_CACHE
     from retrieval.results import Query
     from retrieval.workers import Recent
 
-    engine._query_vectors = Recent(QUERY_VECTOR_CACHE)  # every configuration encodes afresh
+    engine.queries._vectors = Recent(QUERY_VECTOR_CACHE)  # every configuration encodes afresh
     totals, stages = [], defaultdict(list)
     json_stage = timer.wrap("JSON", lambda r: r.model_dump_json())
     timer.take()

@@ -11,27 +11,19 @@ Paging is stable because every space is searched to a *fixed* depth (a multiple 
 ``CANDIDATES`` that does not move between neighbouring pages) and fusion breaks ties by item
 id, so page 2 is the continuation of exactly the ranking page 1 came from.
 
-Threads: each query encoder has a thread of its own (``retrieval.workers.EncodeQueue``). A
-text query hands its words to MiniLM's and CLIP's at once; when MiniLM's vector arrives the
-calling thread searches the text space and the keywords while CLIP, the longest, finishes.
-Under load each encoder takes all the queries waiting as one batch. The catalog gives each
-thread its own SQLite connection; FAISS searches take the index's lock; each model is called
-under its own lock, since encoders are not promised to be re-entrant. Recent query vectors
-and transcripts are kept (``Recent``): paging and the page's as-you-type search send the
-same text again.
+Threads: a text query hands its words to MiniLM's and CLIP's encoder threads at once
+(``retrieval.query_encoding``); when MiniLM's vector arrives the calling thread searches the
+text space and the keywords while CLIP, the longest, finishes. The catalog gives each thread
+its own SQLite connection; FAISS searches take the index's lock.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +31,11 @@ import numpy as np
 
 from retrieval.catalog import Catalog, ItemFilter
 from retrieval.config import Settings
-from retrieval.errors import MediaError, ModelUnavailable, XmodalError
+from retrieval.errors import MediaError, ModelUnavailable
 from retrieval.fusion import Fused, Hit, fuse
 from retrieval.keywords import keyword_hits
 from retrieval.lookups import item_paths, item_vector, normalise, part_items
+from retrieval.query_encoding import QueryEncoder, clip_query
 from retrieval.results import (
     IndexReport,
     ItemDetail,
@@ -54,7 +47,6 @@ from retrieval.results import (
     SearchResponse,
 )
 from retrieval.store import VectorStore, describe_store, open_vector_index
-from retrieval.workers import EncodeQueue, Recent
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -65,8 +57,6 @@ SPACES = ("text", "clip", "keyword")
 VECTOR_SPACES = ("text", "clip")
 CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
-TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
-QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
 
 
 class Engine:
@@ -78,11 +68,8 @@ class Engine:
         self.catalog = Catalog(self.data_dir / "catalog.sqlite")
         self._encoders = encoders
         self._lock = threading.Lock()
-        self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
         self._indexes: dict[str, VectorStore] = {}
-        self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
-        self._query_vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
-        self._queues: dict[str, EncodeQueue] = {}  # space -> its query encoder's thread
+        self.queries = QueryEncoder(settings, lambda: self.encoders)
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -135,9 +122,9 @@ class Engine:
         if not text and query.image is None and query.audio is None:
             raise ValueError("empty query: give text, an image or audio")
         weights = self._weights(query.weights)
-        transcript = self._transcribe(query.audio) if query.audio is not None else None
+        transcript = self.queries.transcribe(query.audio) if query.audio is not None else None
         words = " ".join(x for x in (text, transcript) if x)
-        image_vec = self._image_vector(query.image) if query.image is not None else None
+        image_vec = self.queries.image_vector(query.image) if query.image is not None else None
         if not words and image_vec is None:
             if query.image is not None:
                 raise ModelUnavailable(
@@ -164,15 +151,15 @@ class Engine:
                     and self._space_ok("clip", clip.name, clip.dim))
         # Both encoders start now, side by side. Two cores: CLIP (the longest) keeps one; the
         # other does MiniLM, then its search and the keyword search, while CLIP finishes.
-        text_vec = self._query_vector("text", words) if use_text else None
-        clip_text = self._query_vector("clip", words) if use_clip and words else None
+        text_vec = self.queries.text_vector("text", words) if use_text else None
+        clip_text = self.queries.text_vector("clip", words) if use_clip and words else None
         lists: dict[str, list[Hit]] = {}
         if text_vec is not None:
             lists["text"] = self._vector_hits("text", text_vec.result(), depth, allowed)
         if words and weights["keyword"] > 0:
             lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
         if use_clip:
-            clip_vec = self._clip_vector(
+            clip_vec = clip_query(
                 clip_text.result() if clip_text else None, image_vec, weights.get("image", 1.0))
             if clip_vec is not None:
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
@@ -190,91 +177,6 @@ class Engine:
                 raise ValueError(f"weight {key!r} must be a finite number >= 0")
             out[key] = float(value)
         return out
-
-    def _transcribe(self, audio: bytes) -> str:
-        """Whisper's transcript of an uploaded recording (written to a temp file first)."""
-        if not audio:
-            raise MediaError("the audio upload is empty")
-        speech = self.encoders.speech
-        if speech is None:
-            raise ModelUnavailable(
-                self.settings.whisper_model,
-                [],
-                "Spoken queries need Whisper weights; see "
-                "`xmodal models` for where they were looked for and how to supply them.",
-            )
-        key = hashlib.sha256(audio).hexdigest()
-        known = self._transcripts.get(key)  # paging a voice query re-sends the same recording
-        if known is not None:
-            return str(known)
-        fd, tmp = tempfile.mkstemp(prefix="xmodal-query-", suffix=".audio")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(audio)
-            with self._model_locks["speech"]:
-                try:
-                    transcript = speech.transcribe(Path(tmp))
-                except XmodalError:
-                    raise
-                except Exception as exc:  # a decoder's own error: the upload is bad
-                    raise MediaError(f"cannot decode the audio query: {exc}") from exc
-        finally:
-            os.unlink(tmp)
-        text = transcript.text.strip()
-        self._transcripts.put(key, text)
-        return text
-
-    def _query_vector(self, space: str, words: str) -> Future[np.ndarray]:
-        """The unit query vector of ``words`` in ``space``: a recent one, or its encoder's."""
-        key = (space, words)
-        known = self._query_vectors.get(key)
-        if known is not None:
-            done: Future[np.ndarray] = Future()
-            done.set_result(known)
-            return done
-        job = self._encode_queue(space).submit(words)
-
-        def remember(finished: Future[np.ndarray]) -> None:
-            if finished.exception() is None:
-                self._query_vectors.put(key, normalise(finished.result()))
-
-        job.add_done_callback(remember)
-        return job
-
-    def _encode_queue(self, space: str) -> EncodeQueue:
-        """The thread that encodes queries for ``space`` (text: MiniLM; clip: CLIP's text tower)."""
-        enc = self.encoders  # the caller has checked that the space's model is there
-        encode: Callable[[list[str]], np.ndarray]
-        if space == "text":
-            assert enc.text is not None
-            encode = enc.text.encode
-        else:
-            assert enc.clip is not None
-            encode = enc.clip.encode_texts
-        with self._lock:
-            if space not in self._queues:
-                self._queues[space] = EncodeQueue(space, encode, self._model_locks[space])
-            return self._queues[space]
-
-    def _image_vector(self, data: bytes) -> np.ndarray | None:
-        """The CLIP image embedding of an uploaded picture (None when CLIP is unavailable)."""
-        from retrieval.media import load_image
-
-        image = load_image(data, self.settings.max_image_pixels)  # MediaError if undecodable
-        clip = self.encoders.clip
-        if clip is None:
-            return None
-        with self._model_locks["clip"]:
-            return normalise(clip.encode_images([image])[0])
-
-    @staticmethod
-    def _clip_vector(
-        text_vec: np.ndarray | None, image_vec: np.ndarray | None, w_image: float
-    ) -> np.ndarray | None:
-        """One CLIP query: the picture's, the words', or their weighted, renormalised sum."""
-        if image_vec is None or text_vec is None:
-            return image_vec if text_vec is None else normalise(text_vec)
-        return normalise(w_image * image_vec + normalise(text_vec))
 
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
@@ -435,9 +337,6 @@ class Engine:
         return ingest_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
 
     def close(self) -> None:
-        """Stop the query workers and close every SQLite connection the engine opened."""
-        with self._lock:
-            queues, self._queues = list(self._queues.values()), {}
-        for q in queues:
-            q.close()
+        """Stop the query encoders' threads and close every SQLite connection the engine opened."""
+        self.queries.close()
         self.catalog.close()

@@ -1,0 +1,142 @@
+"""A query's words, picture or recording turned into vectors, for the engine to search with.
+
+Kept apart from the engine because it owns threads and caches the ranking does not care about:
+each query text encoder runs on a thread of its own (``retrieval.workers.EncodeQueue``), so
+MiniLM and CLIP's text tower encode side by side and batch the queries waiting under load;
+recent vectors and transcripts are remembered (``Recent``), since paging and the page's
+as-you-type search send the same text or recording again; and each model is called under its
+own lock, because encoders are not promised to be re-entrant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.config import Settings
+from retrieval.errors import MediaError, ModelUnavailable, XmodalError
+from retrieval.lookups import normalise
+from retrieval.workers import EncodeQueue, Recent
+
+if TYPE_CHECKING:
+    from retrieval.encoders import Encoders
+
+TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
+QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
+
+
+class QueryEncoder:
+    """Query vectors for the ``text`` and ``clip`` spaces, and transcripts of spoken queries."""
+
+    def __init__(self, settings: Settings, encoders: Callable[[], Encoders]) -> None:
+        self.settings = settings
+        self._encoders = encoders  # the engine's lazily loaded models
+        self._lock = threading.Lock()
+        self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
+        self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
+        self._vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
+        self._queues: dict[str, EncodeQueue] = {}  # space -> its query encoder's thread
+
+    def text_vector(self, space: str, words: str) -> Future[np.ndarray]:
+        """The unit vector of ``words`` in ``space`` (``text`` or ``clip``), soon.
+
+        The caller checks that the space's model is there; the future starts at once, so the
+        two spaces' encoders run side by side while the caller does other work.
+        """
+        key = (space, words)
+        known = self._vectors.get(key)
+        if known is not None:
+            done: Future[np.ndarray] = Future()
+            done.set_result(known)
+            return done
+        job = self._queue(space).submit(words)
+
+        def remember(finished: Future[np.ndarray]) -> None:
+            if finished.exception() is None:
+                self._vectors.put(key, normalise(finished.result()))
+
+        job.add_done_callback(remember)
+        return job
+
+    def image_vector(self, data: bytes) -> np.ndarray | None:
+        """The CLIP image vector of an uploaded picture (None when CLIP is unavailable)."""
+        from retrieval.media import load_image
+
+        image = load_image(data, self.settings.max_image_pixels)  # MediaError if undecodable
+        clip = self._encoders().clip
+        if clip is None:
+            return None
+        with self._model_locks["clip"]:
+            return normalise(clip.encode_images([image])[0])
+
+    def transcribe(self, audio: bytes) -> str:
+        """Whisper's transcript of an uploaded recording (written to a temp file first)."""
+        if not audio:
+            raise MediaError("the audio upload is empty")
+        speech = self._encoders().speech
+        if speech is None:
+            raise ModelUnavailable(
+                self.settings.whisper_model,
+                [],
+                "Spoken queries need Whisper weights; see "
+                "`xmodal models` for where they were looked for and how to supply them.",
+            )
+        key = hashlib.sha256(audio).hexdigest()
+        known = self._transcripts.get(key)  # paging a voice query re-sends the same recording
+        if known is not None:
+            return str(known)
+        fd, tmp = tempfile.mkstemp(prefix="xmodal-query-", suffix=".audio")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(audio)
+            with self._model_locks["speech"]:
+                try:
+                    transcript = speech.transcribe(Path(tmp))
+                except XmodalError:
+                    raise
+                except Exception as exc:  # a decoder's own error: the upload is bad
+                    raise MediaError(f"cannot decode the audio query: {exc}") from exc
+        finally:
+            os.unlink(tmp)
+        text = transcript.text.strip()
+        self._transcripts.put(key, text)
+        return text
+
+    def close(self) -> None:
+        """Stop the encoder threads."""
+        with self._lock:
+            queues, self._queues = list(self._queues.values()), {}
+        for q in queues:
+            q.close()
+
+    def _queue(self, space: str) -> EncodeQueue:
+        """The thread that encodes queries for ``space`` (text: MiniLM; clip: CLIP's text tower)."""
+        enc = self._encoders()
+        encode: Callable[[list[str]], np.ndarray]
+        if space == "text":
+            assert enc.text is not None
+            encode = enc.text.encode
+        else:
+            assert enc.clip is not None
+            encode = enc.clip.encode_texts
+        with self._lock:
+            if space not in self._queues:
+                self._queues[space] = EncodeQueue(space, encode, self._model_locks[space])
+            return self._queues[space]
+
+
+def clip_query(
+    text_vec: np.ndarray | None, image_vec: np.ndarray | None, w_image: float
+) -> np.ndarray | None:
+    """One CLIP query: the picture's, the words', or their weighted, renormalised sum."""
+    if image_vec is None or text_vec is None:
+        return image_vec if text_vec is None else normalise(text_vec)
+    return normalise(w_image * image_vec + normalise(text_vec))
