@@ -130,6 +130,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal", "internal error; see the server log")
 
 
+DRAIN_BYTES = 64 * 1024 * 1024  # the largest refused body read to the end before the 413
+DRAIN_SECONDS = 5.0
+
+
 class UploadTooLarge(Exception):
     """Raised from inside ``receive`` once a request body passes the configured limit."""
 
@@ -202,22 +206,14 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-DRAIN_BYTES = 64 * 1024 * 1024
-DRAIN_SECONDS = 5.0
-
-
 async def _drain(receive: Receive) -> None:
-    """Read and discard what is left of a refused body, within the drain budget."""
-    drained = 0
+    """Read and discard the rest of a refused body; a client that stalls gets DRAIN_SECONDS."""
     try:
         async with asyncio.timeout(DRAIN_SECONDS):
-            while drained <= DRAIN_BYTES:
+            while True:
                 message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away
-                drained += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    return
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return  # the whole body is in, or the client went away
     except TimeoutError:
         return
 
