@@ -47,8 +47,8 @@ def clip_space_name(checkpoint: Path) -> str:
 def build(data_dir: Path, n_parts: int, parts_per_item: int = 10,
           clip_name: str | None = None) -> dict[str, float]:
     """Fill ``data_dir`` with ``n_parts`` chunk parts; returns timings. Idempotent per size."""
-    from retrieval.catalog import Catalog
-    from retrieval.vectors import VectorIndex
+    from retrieval.catalog.database import Catalog
+    from retrieval.store.faiss_index import VectorIndex
 
     data_dir.mkdir(parents=True, exist_ok=True)
     marker = data_dir / f".bench-{n_parts}"

@@ -2,7 +2,7 @@
 
 Indexes the same folder twice into fresh data directories, in-process with one set of warm
 models (real MiniLM, random-weight ViT-B-32 from a checkpoint, rapidocr): once through the
-product's pipeline as shipped (``retrieval.ingest.index_files``: decoding in
+product's pipeline as shipped (``retrieval.ingest.ingestor.index_files``: decoding in
 ``decode_workers`` threads overlaps encoding and committing), once with the thread pool
 replaced by an executor that runs each decode inline (the sequential baseline: decode, then
 encode, one thing at a time). Reports files/s and the process's CPU utilisation
@@ -71,7 +71,7 @@ def make_folder(root: Path, n_images: int, n_docs: int) -> None:
 
 def run(settings: Any, encoders: Any, root: Path, sequential: bool) -> dict[str, float]:
     """Index ``root`` once; wall seconds, CPU utilisation and counts."""
-    import retrieval.ingest as ingest_mod
+    import retrieval.ingest.ingestor as ingest_mod
     from indexer.pipeline import run_index
 
     original = ingest_mod.ThreadPoolExecutor

@@ -272,7 +272,7 @@ class Snapshot:
 
 def snapshot(data: Path) -> Snapshot:
     """Everything a clean build and a recovered build must agree on, keyed by content."""
-    from retrieval.vectors import VectorIndex, index_path
+    from retrieval.store.faiss_index import VectorIndex, index_path
 
     snap = Snapshot()
     con = sqlite3.connect(data / "catalog.sqlite")

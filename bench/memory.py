@@ -5,7 +5,7 @@ them: ``VmHWM`` of the live server after warm-up and a burst of queries, and
 ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after ``xmodal index`` exits.
 
 - Server: ``bench/dataset.py`` writes ``--server-parts`` parts (text and CLIP spaces, in the
-  structure ``retrieval.index_choice`` picks for that size), then ``xmodal serve`` answers 50
+  structure ``retrieval.store.plan`` picks for that size), then ``xmodal serve`` answers 50
   text queries. Models are loaded (MiniLM, ViT-B-32, Whisper only when a spoken query comes).
 - Indexing: ``xmodal index`` over ``--images`` JPEGs (640x480) with every model the run uses
   (CLIP, OCR; MiniLM for any text found). Peak memory is set by batch sizes and models, not by

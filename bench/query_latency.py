@@ -102,7 +102,7 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
     The engine's internals move; a target that is not there is skipped and reported.
     """
     import retrieval.engine as engine_mod
-    import retrieval.vectors as vectors_mod
+    import retrieval.store.faiss_index as vectors_mod
 
     enc = engine.encoders
     targets = [
@@ -155,9 +155,9 @@ def padded_clip_text(model: Any, tokens: Any) -> Any:
 def timed_queries(engine: Any, queries: list[str], timer: StageTimer
                   ) -> tuple[np.ndarray, dict[str, list[float]]]:
     """(total ms per query, stage → ms per query), from a cold query-vector cache."""
-    from retrieval.query_encoding import QUERY_VECTOR_CACHE
     from retrieval.results import Query
-    from retrieval.workers import Recent
+    from retrieval.search.query_encoding import QUERY_VECTOR_CACHE
+    from retrieval.search.workers import Recent
 
     engine.queries._vectors = Recent(QUERY_VECTOR_CACHE)  # every configuration encodes afresh
     totals, stages = [], defaultdict(list)

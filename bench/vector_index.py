@@ -2,7 +2,7 @@
 
 For each collection size and space it builds every structure, sweeps its search-time knob
 (efSearch, nprobe, k_factor) and prints build time, memory, single-query p50/p95, batch QPS
-and recall@10 against exact search. It then runs the plan ``retrieval.index_choice`` picks
+and recall@10 against exact search. It then runs the plan ``retrieval.store.plan`` picks
 for that size and reports the NumPy baseline (``X @ q`` + argpartition, what rclip does) as a
 ratio to it. Results are also written as JSON under ``bench/results/`` for the plot
 (``--plot`` draws ``docs/perf_recall_latency.png`` from them).
@@ -35,7 +35,7 @@ import numpy as np
 
 from bench import vectors
 from bench.machine import describe
-from retrieval import index_choice
+from retrieval.store import plan as index_choice
 
 RESULTS = Path(__file__).parent / "results"
 K = 10

@@ -109,7 +109,7 @@ def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: boo
 @click.pass_obj
 def remove(settings: Settings, paths: tuple[Path, ...]) -> None:
     """Forget files (and everything indexed below a folder); the files stay on disk."""
-    from retrieval.ingest import Ingestor
+    from retrieval.ingest.ingestor import Ingestor
 
     with guarded(settings), Ingestor(settings, None, lock_timeout=30.0) as ing:
         n = ing.remove(paths)
@@ -118,8 +118,8 @@ def remove(settings: Settings, paths: tuple[Path, ...]) -> None:
 
 def collect_stats(settings: Settings) -> dict[str, Any]:
     """Items per type, vectors per space, index kind and size, models, disk use."""
-    from retrieval.catalog import Catalog
-    from retrieval.ingest import catalog_path
+    from retrieval.catalog.database import Catalog
+    from retrieval.ingest.ingestor import catalog_path
     from retrieval.store import describe_store, open_vector_index
 
     data = Path(settings.data_dir)
@@ -174,11 +174,11 @@ def stats(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def repair(settings: Settings) -> None:
     """Check the catalog and rebuild every vector index from the stored vectors."""
-    from retrieval.catalog import Catalog
-    from retrieval.ingest import catalog_path
-    from retrieval.spaces import WriteLock
+    from retrieval.catalog.database import Catalog
+    from retrieval.ingest.ingestor import catalog_path
+    from retrieval.ingest.spaces import WriteLock
     from retrieval.store import rebuild_vector_index
-    from retrieval.vectors import remove_stale_temps
+    from retrieval.store.faiss_index import remove_stale_temps
 
     if not catalog_path(settings).exists():
         _fail(XmodalError(f"no catalog in {settings.data_dir}; run `xmodal index PATH` first"))

@@ -31,7 +31,7 @@ def check_catalog(settings: Settings) -> None:
     Otherwise the failure surfaces inside uvicorn's lifespan as a traceback ending in
     "Application startup failed".
     """
-    from retrieval.catalog import Catalog
+    from retrieval.catalog.database import Catalog
     from retrieval.errors import XmodalError
 
     path = Path(settings.data_dir) / "catalog.sqlite"

@@ -1,6 +1,7 @@
 """One ``xmodal index`` run: scan, decode in threads, encode in batches, show progress.
 
-The heavy lifting is ``retrieval.ingest.index_files`` (shared with web uploads); this module
+The heavy lifting is ``retrieval.ingest.ingestor.index_files`` (shared with web uploads); this
+module
 adds what only a terminal run needs: the scan, a rich progress bar with files/s and ETA on
 stderr, signal handling and the summary table.
 
@@ -36,9 +37,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from indexer.scan import scan
 from retrieval.config import Settings
-from retrieval.ingest import Ingestor, index_files
+from retrieval.ingest.ingestor import Ingestor, index_files
+from retrieval.ingest.scan import scan
 from retrieval.results import Failure, IndexReport
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
     """Index ``roots`` into ``settings.data_dir``; raises XmodalError when it cannot start.
 
     ``ray_address`` (``auto``, ``HOST:PORT``, ``local``): decode and encode on that Ray
-    cluster (``indexer.ray_index``); the catalog comes out as a local run makes it.
+    cluster (``retrieval.ingest.ray``); the catalog comes out as a local run makes it.
     """
     console = console or Console(stderr=True)
     if encoders is None:
@@ -114,7 +115,7 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
             task = bar.add_task("indexing", total=len(entries))
             run = index_files
             if ray_address is not None:
-                from indexer.ray_index import index_files_on_ray
+                from retrieval.ingest.ray import index_files_on_ray
 
                 run = functools.partial(index_files_on_ray, address=ray_address)
             report = run(

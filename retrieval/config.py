@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
     vector_store: str = "faiss"
     # Memory for each FAISS index, in MB: its structure is chosen to fit (exact Flat, IVF-SQ8,
-    # IVF-PQ; retrieval/index_choice.py, docs/performance.md). Unset: no limit.
+    # IVF-PQ; retrieval/store/plan.py, docs/performance.md). Unset: no limit.
     memory_budget_mb: float | None = Field(default=None, gt=0)
     # Search processes (serve, search) map the FAISS index files instead of reading them: the
     # kernel pages vectors in as queries touch them and shares them between processes.

@@ -12,7 +12,7 @@ Paging is stable because every space is searched to a *fixed* depth (a multiple 
 id, so page 2 is the continuation of exactly the ranking page 1 came from.
 
 Threads: a text query hands its words to MiniLM's and CLIP's encoder threads at once
-(``retrieval.query_encoding``); when MiniLM's vector arrives the calling thread searches the
+(``retrieval.search.query_encoding``); when MiniLM's vector arrives the calling thread searches the
 text space and the keywords while CLIP, the longest, finishes. The catalog gives each thread
 its own SQLite connection; FAISS searches take the index's lock.
 """
@@ -29,13 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.catalog import Catalog, ItemFilter
+from retrieval.catalog.database import Catalog, ItemFilter
+from retrieval.catalog.lookups import item_paths, item_vector, normalise, part_items
 from retrieval.config import Settings
 from retrieval.errors import MediaError, ModelUnavailable
-from retrieval.fusion import Fused, Hit, fuse
-from retrieval.keywords import keyword_hits
-from retrieval.lookups import item_paths, item_vector, normalise, part_items
-from retrieval.query_encoding import QueryEncoder, clip_query
 from retrieval.results import (
     IndexReport,
     ItemDetail,
@@ -46,6 +43,9 @@ from retrieval.results import (
     Result,
     SearchResponse,
 )
+from retrieval.search.fusion import Fused, Hit, fuse
+from retrieval.search.keywords import keyword_hits
+from retrieval.search.query_encoding import QueryEncoder, clip_query
 from retrieval.store import VectorStore, describe_store, open_vector_index
 
 if TYPE_CHECKING:
@@ -332,7 +332,7 @@ class Engine:
 
     def ingest(self, paths: list[Path]) -> IndexReport:
         """Index these files now (web uploads); the indexes are reloaded on the next search."""
-        from retrieval.ingest import ingest_paths
+        from retrieval.ingest.ingestor import ingest_paths
 
         return ingest_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
 

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from retrieval.catalog import Catalog
+from retrieval.catalog.database import Catalog
 from retrieval.records import Segment, Transcript
-from retrieval.vectors import VectorIndex, index_path
+from retrieval.store.faiss_index import VectorIndex, index_path
 
 
 def _bag(text: str, dim: int) -> np.ndarray:

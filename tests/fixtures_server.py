@@ -137,7 +137,7 @@ def corpus_settings(
     indexed_corpus: Any, encoders: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     """Settings over a private copy of the indexed corpus, plus the long recording."""
-    from retrieval.ingest import index_paths
+    from retrieval.ingest.ingestor import index_paths
 
     base: Settings = indexed_corpus.settings
     data = tmp_path_factory.mktemp("web") / "data"

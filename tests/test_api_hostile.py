@@ -619,7 +619,7 @@ LOADER_PATTERNS = [
 ]
 # Where a loader is used on data that never comes from a file or an upload, and why.
 LOADER_ALLOWED = {
-    ("indexer/ray_index.py", "pickle.loads("): "results of the operator's own Ray workers",
+    ("retrieval/ingest/ray.py", "pickle.loads("): "results of the operator's own Ray workers",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.catalog import SCHEMA_VERSION, Catalog, ItemFilter, fts_query
+from retrieval.catalog.database import SCHEMA_VERSION, Catalog, ItemFilter, fts_query
 
 
 def _add(cat: Catalog, path: str, h: str, type_: str = "text", text: str = "hello",

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from retrieval.catalog import Catalog
+from retrieval.catalog.database import Catalog
 from retrieval.config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import MediaError, ModelUnavailable
-from retrieval.keywords import keyword_terms, needed
 from retrieval.results import Query
+from retrieval.search.keywords import keyword_terms, needed
 from retrieval.store import rebuild_vector_index
 from tests.engine_fakes import DOCS, build, fake_encoders
 

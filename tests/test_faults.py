@@ -298,8 +298,8 @@ def test_a_damaged_index_file_is_rebuilt_from_the_catalog(
             sys.executable,
             "-c",
             "import sys, json, numpy as np\n"
-            "from retrieval.catalog import Catalog\n"
-            "from retrieval.vectors import VectorIndex\n"
+            "from retrieval.catalog.database import Catalog\n"
+            "from retrieval.store.faiss_index import VectorIndex\n"
             "cat = Catalog(sys.argv[1] + '/catalog.sqlite')\n"
             "idx = VectorIndex.open(cat, sys.argv[1], 'text')\n"
             "ids, mat, gen = cat.load_vectors('text')\n"
@@ -320,7 +320,7 @@ def test_a_damaged_index_file_is_rebuilt_from_the_catalog(
     assert stats.returncode == 0, stats.stderr[-2000:]
     fixed = xmodal(data, "repair", env=env)
     assert fixed.returncode == 0, fixed.stderr[-2000:]
-    from retrieval.vectors import VectorIndex
+    from retrieval.store.faiss_index import VectorIndex
 
     idx = VectorIndex.load(target)
     assert idx.ntotal == result["want"]

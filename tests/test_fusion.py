@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.fusion import Hit, collapse, fuse
+from retrieval.search.fusion import Hit, collapse, fuse
 
 
 def H(item: int, part: int, score: float) -> Hit:  # noqa: N802 - short on purpose

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from retrieval.extract import content_hash
+from retrieval.ingest.extract import content_hash
 from tests import hostile
 
 # The peak resident memory an ``xmodal index`` child may reach on the hostile folder. Its

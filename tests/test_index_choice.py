@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from retrieval.index_choice import (
+from retrieval.store.plan import (
     FLAT_MAX,
     build_index,
     choose_index,
@@ -166,8 +166,8 @@ def test_built_indexes_describe_themselves_and_match_their_plan(data):
 
 def test_vector_store_grows_into_the_chosen_structure(tmp_path, data):
     """Past FLAT_MAX the FAISS store rebuilds as IVF-SQ8, still finds, replaces and deletes."""
-    from retrieval.catalog import Catalog
-    from retrieval.vectors import VectorIndex
+    from retrieval.catalog.database import Catalog
+    from retrieval.store.faiss_index import VectorIndex
 
     base, queries, _ = data
     n = FLAT_MAX + 2_000

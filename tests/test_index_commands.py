@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from indexer.cmd_index import remove, repair, stats
-from retrieval.catalog import Catalog
+from retrieval.catalog.database import Catalog
 from retrieval.config import Settings
-from retrieval.ingest import Ingestor, catalog_path, index_files
+from retrieval.ingest.ingestor import Ingestor, catalog_path, index_files
 from retrieval.records import TextChunk
-from retrieval.vectors import VectorIndex, index_path
+from retrieval.store.faiss_index import VectorIndex, index_path
 
 
 class _Fake:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from indexer.pipeline import run_index
-from retrieval.catalog import Catalog, fts_query
+from retrieval.catalog.database import Catalog, fts_query
 from retrieval.errors import IndexMismatch
-from retrieval.ingest import Ingestor, catalog_path, index_files, index_paths
+from retrieval.ingest.ingestor import Ingestor, catalog_path, index_files, index_paths
 from retrieval.records import TextChunk
-from retrieval.vectors import VectorIndex, index_path
+from retrieval.store.faiss_index import VectorIndex, index_path
 from tests.fixtures_corpus import OCR_TEXTS, IndexedCorpus
 from tests.media import pattern_image
 

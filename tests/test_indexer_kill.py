@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrieval.catalog import Catalog
-from retrieval.ingest import Ingestor, index_files
-from retrieval.vectors import VectorIndex, index_path
+from retrieval.catalog.database import Catalog
+from retrieval.ingest.ingestor import Ingestor, index_files
+from retrieval.store.faiss_index import VectorIndex, index_path
 from tests.media import pattern_image
 
 N_TEXTS, N_IMAGES = 48, 32

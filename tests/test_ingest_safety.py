@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from indexer.scan import scan
-from retrieval.catalog import Catalog, fts_query
+from retrieval.catalog.database import Catalog, fts_query
 from retrieval.config import Settings
-from retrieval.ingest import Ingestor, catalog_path, index_files
+from retrieval.ingest.ingestor import Ingestor, catalog_path, index_files
+from retrieval.ingest.scan import scan
 from retrieval.records import TextChunk
 
 

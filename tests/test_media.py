@@ -13,7 +13,7 @@ import soundfile as sf
 from PIL import Image
 
 from retrieval.errors import MediaError
-from retrieval.media import audio_duration, detect_type, iter_audio, load_image, read_text
+from retrieval.media.decode import audio_duration, detect_type, iter_audio, load_image, read_text
 from tests import media as m
 
 

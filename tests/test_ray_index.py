@@ -103,10 +103,10 @@ def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
 
     from indexer.cmd_index import index
     from indexer.pipeline import run_index
-    from indexer.ray_index import index_files_on_ray
-    from indexer.scan import scan
     from retrieval.encoders import Encoders
-    from retrieval.ingest import Ingestor, index_files
+    from retrieval.ingest.ingestor import Ingestor, index_files
+    from retrieval.ingest.ray import index_files_on_ray
+    from retrieval.ingest.scan import scan
 
     root = _corpus(tmp_path / "corpus")
     local = _settings(offline_settings, tmp_path / "local")
@@ -151,7 +151,7 @@ def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
 
 
 def test_known_hash_prefixes() -> None:
-    from indexer.ray_index import _contains, _prefix
+    from retrieval.ingest.ray import _contains, _prefix
 
     known = np.sort(np.array([_prefix("00" * 20), _prefix("ff" * 20)], dtype=np.uint64))
     assert _contains(known, "ff" * 20) and _contains(known, "00" * 20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from indexer.scan import scan
+from retrieval.ingest.scan import scan
 
 
 def _touch(path: Path, text: str = "x") -> Path:

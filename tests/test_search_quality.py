@@ -134,7 +134,7 @@ def quality(
     """Index the corpus and evaluate it fused and per space; the real models load once."""
     from retrieval.encoders import Encoders
     from retrieval.engine import Engine
-    from retrieval.ingest import ingest_paths
+    from retrieval.ingest.ingestor import ingest_paths
 
     tmp = tmp_path_factory.mktemp("quality")
     files, lines = build_corpus(tmp / "corpus")

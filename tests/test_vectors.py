@@ -14,11 +14,11 @@ import faiss
 import numpy as np
 import pytest
 
-from retrieval import faiss_gpu
-from retrieval.catalog import Catalog
+from retrieval.catalog.database import Catalog
 from retrieval.config import Settings
+from retrieval.store import gpu as faiss_gpu
 from retrieval.store import open_vector_index
-from retrieval.vectors import (
+from retrieval.store.faiss_index import (
     MAGIC,
     MAGIC_V1,
     VectorIndex,
@@ -191,7 +191,7 @@ def test_a_mapped_index_stays_out_of_process_memory(tmp_path: Path) -> None:
     idx.add(np.arange(60_000), _unit(60_000, 128))  # 31 MB of vectors
     path = idx.save(tmp_path / "text.faiss")
     probe = ("import sys, json\n"
-             "from retrieval.vectors import VectorIndex\n"
+             "from retrieval.store.faiss_index import VectorIndex\n"
              "def anon():\n"
              "    for line in open('/proc/self/status'):\n"
              "        if line.startswith('RssAnon'):\n"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retrieval.encoders import TextEncoder
-from retrieval.workers import EncodeQueue, Recent
+from retrieval.search.workers import EncodeQueue, Recent
 
 
 def test_waiting_queries_share_one_encode_and_each_gets_its_own_vector(

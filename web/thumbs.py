@@ -48,7 +48,7 @@ def thumb_path(cache_dir: Path, item_id: int, source: Path) -> Path:
 def _open(source: Path) -> Image.Image:
     """Open an image with the library's checked loader when present, else Pillow's own."""
     try:
-        from retrieval.media import load_image
+        from retrieval.media.decode import load_image
     except ImportError:  # the media module is optional for the web layer
         load_image = None
     if load_image is not None:

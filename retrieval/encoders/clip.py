@@ -19,7 +19,7 @@ from PIL import Image
 from retrieval.config import Settings
 from retrieval.encoders.base import LazyModel, hub_offline, hub_reachable, l2_normalise
 from retrieval.errors import ModelUnavailable
-from retrieval.media import to_rgb
+from retrieval.media.decode import to_rgb
 
 log = logging.getLogger(__name__)
 

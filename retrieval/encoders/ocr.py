@@ -16,7 +16,7 @@ from PIL import Image
 from retrieval.config import Settings
 from retrieval.encoders.base import LazyModel
 from retrieval.errors import ModelUnavailable
-from retrieval.media import to_rgb
+from retrieval.media.decode import to_rgb
 from retrieval.records import OcrLine
 
 log = logging.getLogger(__name__)

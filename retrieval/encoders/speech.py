@@ -1,7 +1,8 @@
 """Speech to timed text with Whisper: openai-whisper or faster-whisper behind one interface.
 
 Speech gets no vectors of its own; its segments are embedded as text. Audio is fed in blocks
-from :func:`retrieval.media.iter_audio`, so a three-hour recording never sits in memory whole.
+from :func:`retrieval.media.decode.iter_audio`, so a three-hour recording never sits in memory
+whole.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from retrieval.config import Settings
 from retrieval.encoders.base import LazyModel, hub_offline, hub_reachable
 from retrieval.errors import MediaError, ModelUnavailable
-from retrieval.media import SAMPLE_RATE, iter_audio
+from retrieval.media.decode import SAMPLE_RATE, iter_audio
 from retrieval.records import Segment, Transcript
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,8 @@ The catalog's ``vectors`` table stays the source of truth either way; a store is
 copy that can always be rebuilt from it. Both implementations expose the same surface
 (:class:`VectorStore`), so the ingestor and the engine never ask which one they hold:
 
-- :class:`retrieval.vectors.VectorIndex`: FAISS ``IndexIDMap2`` in ``<space>.faiss`` files next
+- :class:`retrieval.store.faiss_index.VectorIndex`: FAISS ``IndexIDMap2`` in ``<space>.faiss`` files
+  next
   to the catalog. Embedded, no server; one machine.
 - :class:`retrieval.store.milvus.MilvusVectorIndex`: a Milvus collection per space, in
   Milvus Lite (a file, one process; what the tests run) or a Milvus Standalone/cluster server,
@@ -40,7 +41,7 @@ import numpy as np
 from retrieval.errors import XmodalError
 
 if TYPE_CHECKING:
-    from retrieval.catalog import Catalog
+    from retrieval.catalog.database import Catalog
     from retrieval.config import Settings
 
 MILVUS_INDEXES = ("FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "AUTOINDEX")
@@ -157,7 +158,7 @@ def open_vector_index(settings: Settings, catalog: Catalog, space: str, *,
     """
     target = parse_vector_store(settings.vector_store, settings.data_dir)
     if target is None:
-        from retrieval.vectors import VectorIndex
+        from retrieval.store.faiss_index import VectorIndex
 
         return VectorIndex.open(catalog, settings.data_dir, space, save=save,
                                 mmap=settings.mmap_indexes and not save)
@@ -171,7 +172,7 @@ def rebuild_vector_index(settings: Settings, catalog: Catalog, space: str,
     """A fresh copy of the space built from the catalog; ``save()`` it to make it current."""
     target = parse_vector_store(settings.vector_store, settings.data_dir)
     if target is None:
-        from retrieval.vectors import VectorIndex, index_path
+        from retrieval.store.faiss_index import VectorIndex, index_path
 
         return VectorIndex.rebuild(catalog, space, dim, path=index_path(settings.data_dir, space))
     from retrieval.store.milvus import MilvusVectorIndex, sidecar_path

@@ -44,7 +44,7 @@ from retrieval.store import MilvusTarget
 from retrieval.store.milvus_conn import client_for, close_clients, index_params, search_params
 
 if TYPE_CHECKING:
-    from retrieval.catalog import Catalog
+    from retrieval.catalog.database import Catalog
 
 log = logging.getLogger(__name__)
 __all__ = ["MilvusVectorIndex", "close_clients", "sidecar_path"]

@@ -34,12 +34,12 @@ import numpy as np
 
 from retrieval.config import Settings
 from retrieval.errors import XmodalError
-from retrieval.extract import Extracted, Extractor
-from retrieval.ingest import FileEntry, FileInfo, Ingestor, Outcome, index_files
+from retrieval.ingest.extract import Extracted, Extractor
+from retrieval.ingest.ingestor import FileEntry, FileInfo, Ingestor, Outcome, index_files
+from retrieval.ingest.spaces import active_spaces
+from retrieval.ingest.writer import BatchWriter, Encoded
 from retrieval.results import IndexReport
-from retrieval.spaces import active_spaces
 from retrieval.store import VectorStore
-from retrieval.writer import BatchWriter, Encoded
 
 log = logging.getLogger(__name__)
 

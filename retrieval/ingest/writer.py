@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.catalog import Catalog
-from retrieval.extract import CLIP_IMAGE_SIDE, Attach, Extracted, Skipped
+from retrieval.catalog.database import Catalog
+from retrieval.ingest.extract import CLIP_IMAGE_SIDE, Attach, Extracted, Skipped
+from retrieval.ingest.spaces import Space
 from retrieval.results import Failure, IndexReport
-from retrieval.spaces import Space
 from retrieval.store import VectorStore
 
 FILE_SLOT = -1  # the item's file part (image vectors); other slots index Extracted.parts
@@ -227,7 +227,7 @@ class BatchWriter:
 
     def _load_any(self, paths: list[str]) -> Any:
         from retrieval.errors import MediaError
-        from retrieval.media import load_image
+        from retrieval.media.decode import load_image
 
         for p in paths:
             try:

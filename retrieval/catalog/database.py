@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.catalog_schema import (
+from retrieval.catalog.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TEXT_KINDS,

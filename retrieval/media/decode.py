@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from retrieval.audio import MIN_AUDIO_SECONDS, SAMPLE_RATE, audio_duration, iter_audio
 from retrieval.config import Settings
 from retrieval.errors import MediaError
+from retrieval.media.audio import MIN_AUDIO_SECONDS, SAMPLE_RATE, audio_duration, iter_audio
 
 __all__ = [
     "MIN_AUDIO_SECONDS", "SAMPLE_RATE", "audio_duration", "detect_type", "iter_audio",

@@ -44,8 +44,8 @@ import faiss
 import numpy as np
 
 from retrieval.config import get_settings
-from retrieval.faiss_gpu import to_gpu, use_gpu
-from retrieval.index_choice import (
+from retrieval.store.gpu import to_gpu, use_gpu
+from retrieval.store.plan import (
     IndexPlan,
     build_index,
     choose_index,
@@ -54,7 +54,7 @@ from retrieval.index_choice import (
 )
 
 if TYPE_CHECKING:
-    from retrieval.catalog import Catalog
+    from retrieval.catalog.database import Catalog
 
 MAGIC = b"\nXMODALVI2"  # ends the file
 MAGIC_V1 = b"XMODALVI1\n"  # began files of the first format
@@ -64,7 +64,7 @@ TRAILER_END = len(MAGIC) + 4  # header length + magic
 def index_plan(expected_size: int, dim: int) -> IndexPlan:
     """The FAISS structure for a collection of this size: the one place that chooses.
 
-    ``retrieval.index_choice.choose_index`` (measured in docs/performance.md): exact ``Flat``
+    ``retrieval.store.plan.choose_index`` (measured in docs/performance.md): exact ``Flat``
     up to 10k vectors, then IVF-SQ8 tuned for recall@10 >= 0.95, within
     ``XMODAL_MEMORY_BUDGET_MB`` when set. Only structures that can remove ids are chosen.
     """
@@ -121,7 +121,7 @@ class VectorIndex:
         self._index = index if index is not None else make_index(self.dim)
         self._lock = threading.RLock()
         self._stat: tuple[int, int, int] | None = None
-        self._gpu: faiss.Index | None = None  # search-only copy, see retrieval.faiss_gpu
+        self._gpu: faiss.Index | None = None  # search-only copy, see retrieval.store.gpu
         self._gpu_tried = False
         self.mapped = False  # the index's data is a read-only mapping of ``path``
         self._map_files = False  # load (and reload) the file mapped

@@ -21,7 +21,7 @@ import numpy as np
 from retrieval.errors import IndexMismatch, XmodalError
 
 if TYPE_CHECKING:
-    from retrieval.catalog import Catalog
+    from retrieval.catalog.database import Catalog
     from retrieval.encoders import Encoders
 
 LOCK_NAME = "index.lock"

@@ -1,7 +1,8 @@
 """Turning one file into what the catalog stores: item metadata and text-bearing parts.
 
 This is the CPU-heavy, per-file half of indexing (decode, OCR, transcription, chunking). It runs
-in worker threads, overlapped with the batched encoding in ``retrieval.ingest``; nothing here
+in worker threads, overlapped with the batched encoding in ``retrieval.ingest.ingestor``; nothing
+here
 touches the catalog's write side. Anything wrong with a file surfaces as ``MediaError`` with a
 reason a person can act on; the caller records it and goes on.
 """
@@ -199,7 +200,7 @@ class Extractor:
 
     def extract(self, path: Path, size: int, mtime_ns: int, digest: str) -> Extracted:
         """Decode one file; MediaError when it cannot be indexed."""
-        from retrieval import media
+        from retrieval.media import decode as media
 
         with self._count_lock:
             self.decoded += 1
@@ -216,7 +217,7 @@ class Extractor:
         return out
 
     def _image(self, path: Path, out: Extracted) -> None:
-        from retrieval import media
+        from retrieval.media import decode as media
 
         limit = image_byte_limit(self.settings.max_image_pixels)
         if out.size > limit:  # the loader reads whole files: never pull gigabytes into memory
@@ -237,7 +238,7 @@ class Extractor:
             out.image = small
 
     def _audio(self, path: Path, out: Extracted) -> None:
-        from retrieval import media
+        from retrieval.media import decode as media
 
         out.duration = media.audio_duration(path)
         speech = self._enc("speech")
@@ -253,7 +254,7 @@ class Extractor:
                      for i, s in enumerate(segs)]
 
     def _text(self, path: Path, out: Extracted) -> None:
-        from retrieval import media
+        from retrieval.media import decode as media
 
         text = media.read_text(path, self.settings.max_text_bytes)[:MAX_TEXT_CHARS]
         encoder = self._enc("text")

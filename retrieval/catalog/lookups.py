@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retrieval.catalog import Catalog
+from retrieval.catalog.database import Catalog
 
 
 def normalise(vec: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ import logging
 import math
 import unicodedata
 
-from retrieval.catalog import Catalog, ItemFilter, fts_query
-from retrieval.fusion import Hit
+from retrieval.catalog.database import Catalog, ItemFilter, fts_query
+from retrieval.search.fusion import Hit
 
 log = logging.getLogger(__name__)
 

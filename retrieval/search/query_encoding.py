@@ -1,7 +1,7 @@
 """A query's words, picture or recording turned into vectors, for the engine to search with.
 
 Kept apart from the engine because it owns threads and caches the ranking does not care about:
-each query text encoder runs on a thread of its own (``retrieval.workers.EncodeQueue``), so
+each query text encoder runs on a thread of its own (``retrieval.search.workers.EncodeQueue``), so
 MiniLM and CLIP's text tower encode side by side and batch the queries waiting under load;
 recent vectors and transcripts are remembered (``Recent``), since paging and the page's
 as-you-type search send the same text or recording again; and each model is called under its
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retrieval.catalog.lookups import normalise
 from retrieval.config import Settings
 from retrieval.errors import MediaError, ModelUnavailable, XmodalError
-from retrieval.lookups import normalise
-from retrieval.workers import EncodeQueue, Recent
+from retrieval.search.workers import EncodeQueue, Recent
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -68,7 +68,7 @@ class QueryEncoder:
 
     def image_vector(self, data: bytes) -> np.ndarray | None:
         """The CLIP image vector of an uploaded picture (None when CLIP is unavailable)."""
-        from retrieval.media import load_image
+        from retrieval.media.decode import load_image
 
         image = load_image(data, self.settings.max_image_pixels)  # MediaError if undecodable
         clip = self._encoders().clip

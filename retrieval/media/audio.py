@@ -1,6 +1,6 @@
 """Audio decoding for xmodal: 16 kHz mono float32, streamed in blocks, never whole in memory.
 
-Part of :mod:`retrieval.media` (which re-exports it); split out to keep both modules small.
+Part of :mod:`retrieval.media.decode` (which re-exports it); split out to keep both modules small.
 """
 
 from __future__ import annotations

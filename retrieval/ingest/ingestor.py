@@ -6,7 +6,7 @@ so two indexing runs never interleave). Per file it decides:
 - size and mtime as recorded → unchanged, nothing is read (a failed file is not retried);
 - otherwise the content hash is computed; a known hash attaches the path to the existing item
   without decoding or encoding (renames, moves, identical copies);
-- otherwise the file is decoded (``retrieval.extract``) and its parts encoded in batches.
+- otherwise the file is decoded (``retrieval.ingest.extract``) and its parts encoded in batches.
 
 A batch commits in one SQLite transaction: after ``kill -9`` the catalog holds whole batches
 only, and the FAISS files (derived data) are rebuilt from stored vectors when their recorded
@@ -27,10 +27,10 @@ from pathlib import Path
 from threading import Event, Lock
 from typing import TYPE_CHECKING, Any, Protocol
 
-from retrieval.catalog import Catalog, FileRow
+from retrieval.catalog.database import Catalog, FileRow
 from retrieval.config import Settings
 from retrieval.errors import MediaError
-from retrieval.extract import (
+from retrieval.ingest.extract import (
     Attach,
     Extracted,
     Extractor,
@@ -41,11 +41,11 @@ from retrieval.extract import (
     hash_regular_file,
     storable,
 )
+from retrieval.ingest.spaces import WriteLock, active_spaces, check_space_models
+from retrieval.ingest.writer import BatchWriter
 from retrieval.results import Failure, IndexReport
-from retrieval.spaces import WriteLock, active_spaces, check_space_models
 from retrieval.store import VectorStore, open_vector_index, rebuild_vector_index
-from retrieval.vectors import remove_stale_temps
-from retrieval.writer import BatchWriter
+from retrieval.store.faiss_index import remove_stale_temps
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -54,7 +54,7 @@ CATALOG_NAME = "catalog.sqlite"
 
 
 class FileEntry(Protocol):
-    """A file to index: ``indexer.scan.ScanEntry`` or ``FileInfo``."""
+    """A file to index: ``retrieval.ingest.scan.ScanEntry`` or ``FileInfo``."""
 
     path: Path
     size: int

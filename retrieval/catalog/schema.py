@@ -1,7 +1,8 @@
 """The catalog's schema (with its migrations) and the plain rows and filters it returns.
 
-Kept apart from ``retrieval.catalog`` so the SQL that defines the file format is in one short
-place; everything here is re-exported by ``retrieval.catalog``.
+Kept apart from ``retrieval.catalog.database`` so the SQL that defines the file format is in one
+short
+place; everything here is re-exported by ``retrieval.catalog.database``.
 """
 
 from __future__ import annotations

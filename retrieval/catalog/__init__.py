@@ -1,0 +1,1 @@
+"""The SQLite catalog: items, parts, stored vectors and all of the SQL."""

@@ -1,0 +1,1 @@
+"""Files to catalog rows and vectors: scan, extract, encode, write."""

@@ -1,0 +1,1 @@
+"""Decoding files into pictures, text and audio, with limits."""

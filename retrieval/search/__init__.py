@@ -1,0 +1,1 @@
+"""A query to ranked items: query encoding, keyword search, fusion."""
