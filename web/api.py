@@ -11,7 +11,7 @@ import math
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from fastapi import Query as Param
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,7 @@ from retrieval import __version__
 from retrieval.results import ItemType, Query, SearchResponse
 from web.deps import EngineDep, LimiterDep, SearchEngine
 from web.errors import ApiError
+from web.filter_params import Filters, form_filters, query_filters
 from web.schemas import (
     ERROR_RESPONSES,
     Health,
@@ -105,8 +106,10 @@ async def run_search(
     Transcription is the expensive part of a voice query, so a burst of them is refused with
     503 and ``Retry-After`` instead of queueing without bound and exhausting memory.
     """
-    if not (query.text or query.image or query.audio):
-        raise ApiError(400, "empty_query", "give a text query (q), an image or an audio file")
+    if not (query.text or query.image or query.audio or query.types or any(
+            getattr(query, f) is not None for f in Filters.__dataclass_fields__)):
+        raise ApiError(400, "empty_query",
+                       "give a text query (q), an image, an audio file or a filter")
     if query.audio is None or limiter is None:
         response: SearchResponse = await run_in_threadpool(engine.search, query)
         return with_urls(response)
@@ -133,9 +136,15 @@ async def search_get(
     type_: TypeFilter = None,
     limit: Limit = 20,
     offset: Offset = 0,
+    filters: Annotated[Filters, Depends(query_filters)] = Filters(),  # noqa: B008
 ) -> WebSearchResponse:
-    """Search every kind of item with a text query."""
-    query = Query(text=clean_text(q), types=parse_types(type_), limit=limit, offset=offset)
+    """Search every kind of item with a text query, and/or list items by their metadata.
+
+    The text may hold filters (``type:audio after:2024-01 camera:canon place:"new york"
+    duration:>60``) and words to push down (``-people``, ``NOT people``).
+    """
+    query = Query(text=clean_text(q), types=parse_types(type_), limit=limit, offset=offset,
+                  **filters.fields())
     return await run_search(engine, query)
 
 
@@ -152,6 +161,7 @@ async def search_post(
     type_: Annotated[str | None, Form(alias="type", max_length=64)] = None,
     limit: Annotated[int, Form(ge=1, le=200)] = 20,
     offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
+    filters: Annotated[Filters, Depends(form_filters)] = Filters(),  # noqa: B008
 ) -> WebSearchResponse:
     """Search with any mix of text, a picture and a spoken question (multipart form)."""
     query = Query(
@@ -162,6 +172,7 @@ async def search_post(
         weights=parse_weights(weights),
         limit=limit,
         offset=offset,
+        **filters.fields(),
     )
     return await run_search(engine, query, limiter)
 
