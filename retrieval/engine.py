@@ -335,6 +335,23 @@ class Engine:
                 return Path(p)
         raise KeyError(item_id)
 
+    def warm(self) -> dict[str, Any]:
+        """Load every model and open every index now, so no query waits for them.
+
+        Returns each model's state and each index's size (``/readyz`` shows them).
+        """
+        models = [m.model_dump() for m in self.encoders.status(load=True)]
+        indexes = {}
+        for space in self.catalog.spaces():
+            idx = self._index(space)
+            indexes[space] = {"vectors": idx.ntotal if idx else 0,
+                              "index": idx.kind if idx else None}
+        enc = self.encoders
+        for space, model in (("text", enc.text), ("clip", enc.clip)):
+            if model is not None:  # the first forward pass pays one-off setup costs
+                self.queries.text_vector(space, "warm up").result()
+        return {"models": models, "indexes": indexes}
+
     def stats(self) -> dict[str, Any]:
         """Counts per type and kind, and each vector space's model, size and index kind."""
         out: dict[str, Any] = dict(self.catalog.counts())

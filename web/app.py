@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from retrieval import __version__
 from retrieval.config import Settings
-from web import api, index_routes, media_routes
+from web import api, index_routes, media_routes, readiness
 from web.deps import SearchEngine
 from web.errors import BodyLimitMiddleware, install_error_handlers
 from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
@@ -60,6 +60,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = await run_in_threadpool(_make_engine, settings) if owned else engine
+        app.state.warmup = readiness.Warmup()
+        app.state.warmup.start(app.state.engine)
         try:
             yield
         finally:
@@ -80,6 +82,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api.router, tags=["search"])
     app.include_router(media_routes.router, tags=["media"])
+    app.include_router(readiness.router, tags=["search"])
     if settings.api_token:
         app.include_router(index_routes.router, tags=["index"])
 
