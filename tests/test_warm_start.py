@@ -2,7 +2,8 @@
 
 ``/healthz`` must answer while the models still load (a supervisor must not kill a process
 that is busy starting), ``/readyz`` must say 503 until then and 200 after, with the models'
-states; and the first query after ready must not pay for loading anything.
+states; and the first query after ready must not pay for loading anything. The same server
+runs with ``--watch``: a file written into the watched folder becomes findable.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def test_serve_is_live_first_and_ready_once_models_are_loaded(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start(model_env(offline_settings, data), "serve", "--port", str(port),
-                 log=tmp_path / "serve.log")
+                 "--watch", str(docs), log=tmp_path / "serve.log")
     seen: list[tuple[str, int]] = []  # (probe, status) in the order they were answered
     try:
         deadline = time.monotonic() + 240
@@ -54,6 +55,13 @@ def test_serve_is_live_first_and_ready_once_models_are_loaded(
         first_query = time.monotonic() - t0
         assert found["results"][0]["path"].endswith("lighthouse.txt")
         assert first_query < 5, f"the first query took {first_query:.1f} s after ready"
+
+        (docs / "walrus.txt").write_text("A walrus colony rests on the ice floe.\n")
+        deadline = time.monotonic() + 60
+        while not any(r["path"].endswith("walrus.txt") for r in httpx.get(
+                f"{url}/api/search", params={"q": "walrus colony"}, timeout=30).json()["results"]):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
     finally:
         stop(proc)
     assert "ready in" in (tmp_path / "serve.log").read_text()

@@ -8,9 +8,10 @@ CLI) may pass their own engine instead, which the app then never closes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -44,16 +45,27 @@ def _make_engine(settings: Settings) -> SearchEngine:
     return Engine(settings)
 
 
+def _start_watching(settings: Settings, engine: SearchEngine, roots: Sequence[Path]) -> Any:
+    from retrieval.ingest.watch import Watcher
+
+    watcher = Watcher(settings, list(roots), encoders=getattr(engine, "encoders", None))
+    watcher.start()
+    return watcher
+
+
 def create_app(
     settings: Settings,
     engine: SearchEngine | None = None,
     *,
     max_transcriptions: int = DEFAULT_MAX_TRANSCRIPTIONS,
+    watch: Sequence[Path] = (),
 ) -> FastAPI:
     """The xmodal web app over ``settings.data_dir``; ``engine`` overrides the one it would make.
 
     ``POST /api/index`` is only registered when ``settings.api_token`` is set, so an instance
-    without a token has no write endpoint at all, not merely a guarded one.
+    without a token has no write endpoint at all, not merely a guarded one. ``watch``: folders
+    whose changes are indexed while serving (``retrieval.ingest.watch``), with the engine's
+    models.
     """
 
     @asynccontextmanager
@@ -62,9 +74,12 @@ def create_app(
         app.state.engine = await run_in_threadpool(_make_engine, settings) if owned else engine
         app.state.warmup = readiness.Warmup()
         app.state.warmup.start(app.state.engine)
+        watcher = _start_watching(settings, app.state.engine, watch) if watch else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop.set()
             if owned and app.state.engine is not None:
                 await run_in_threadpool(app.state.engine.close)
             app.state.engine = None
