@@ -168,6 +168,8 @@ def _table(response: SearchResponse, offset: int) -> Table:
               help="Only recordings at least this long.")
 @click.option("--max-duration", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Only recordings at most this long.")
+@click.option("--all-similar", is_flag=True,
+              help="List near-identical photos one by one instead of once per group.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 200))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
@@ -201,6 +203,7 @@ def search(
     place: str | None,
     min_duration: float | None,
     max_duration: float | None,
+    all_similar: bool,
     limit: int,
     offset: int,
     fusion: str,
@@ -231,6 +234,7 @@ def search(
         place=place,
         min_duration=min_duration,
         max_duration=max_duration,
+        group_similar=not all_similar,
         weights=_weights(weights),
         fusion=fusion,  # type: ignore[arg-type]
         limit=limit,

@@ -44,6 +44,7 @@ from retrieval.results import (
     Result,
     SearchResponse,
 )
+from retrieval.search.duplicates import DuplicateGroup, Duplicates, collapse
 from retrieval.search.fusion import Fused, Hit, fuse
 from retrieval.search.keywords import keyword_hits
 from retrieval.search.negation import push_away
@@ -73,6 +74,7 @@ class Engine:
         self._lock = threading.Lock()
         self._indexes: dict[str, VectorStore] = {}
         self.queries = QueryEncoder(settings, lambda: self.encoders)
+        self.duplicates = Duplicates(self.catalog)
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -177,7 +179,8 @@ class Engine:
                 clip_vec = push_away(clip_vec, clip_neg.result() if clip_neg else None)
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
         fused = fuse(lists, method=query.fusion, weights=weights)
-        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
+        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0,
+                             query.group_similar)
 
     def _listing(self, filters: ItemFilter, query: Query, echo: QueryEcho,
                  t0: float) -> SearchResponse:
@@ -185,7 +188,8 @@ class Engine:
         depth = CANDIDATES * math.ceil((query.offset + query.limit) / CANDIDATES)
         fused = [Fused(item_id=i, score=0.0, part_id=-1)
                  for i in newest(self.catalog, filters, depth)]
-        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
+        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0,
+                             query.group_similar)
 
     def _weights(self, given: dict[str, float] | None) -> dict[str, float]:
         """Per-space weights (default 1); ``image`` weighs the picture against the text in CLIP."""
@@ -237,10 +241,14 @@ class Engine:
         echo: QueryEcho,
         path_glob: str | None,
         t0: float,
+        group: bool = True,
     ) -> SearchResponse:
         """Drop items with no indexed path left, count per type, and dress one page."""
         shown = item_paths(self.catalog, [f.item_id for f in fused], path_glob)
         fused = [f for f in fused if f.item_id in shown]
+        similar: dict[int, list[int]] = {}
+        if group:  # near-duplicate photos: the best-ranked one stands for its group
+            fused, similar = collapse(fused, self.duplicates.group_of())
         counts: dict[str, int] = {}
         for f in fused:
             t = shown[f.item_id][0]
@@ -266,6 +274,7 @@ class Engine:
                     match=match,
                     scores=f.space_scores(),
                     meta=metas.get(f.item_id),
+                    similar=similar.get(f.item_id, []),
                 )
             )
         return SearchResponse(
@@ -334,6 +343,12 @@ class Engine:
             if Path(p).is_file():
                 return Path(p)
         raise KeyError(item_id)
+
+    def duplicate_groups(self) -> list[DuplicateGroup]:
+        """Every group of near-identical photos (``retrieval.search.duplicates``)."""
+        ids = [i for g in self.duplicates.groups() for i in g]
+        paths = {i: p for i, (_, p) in item_paths(self.catalog, ids, None).items()}
+        return self.duplicates.describe(paths)
 
     def warm(self) -> dict[str, Any]:
         """Load every model and open every index now, so no query waits for them.

@@ -122,6 +122,7 @@ class Query(BaseModel):
     min_duration: float | None = Field(default=None, ge=0)  # seconds
     max_duration: float | None = Field(default=None, ge=0)
     negative: str | None = None  # words whose matches are pushed down (also "-word" in text)
+    group_similar: bool = True  # near-identical photos shown once (Result.similar lists the rest)
     weights: dict[str, float] | None = None  # per space: text, clip, keyword
     fusion: Literal["rrf", "score"] = "rrf"
     limit: int = Field(default=20, ge=1, le=200)

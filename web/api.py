@@ -107,7 +107,8 @@ async def run_search(
     503 and ``Retry-After`` instead of queueing without bound and exhausting memory.
     """
     if not (query.text or query.image or query.audio or query.types or any(
-            getattr(query, f) is not None for f in Filters.__dataclass_fields__)):
+            getattr(query, f) is not None for f in Filters.__dataclass_fields__
+            if f != "group_similar")):
         raise ApiError(400, "empty_query",
                        "give a text query (q), an image, an audio file or a filter")
     if query.audio is None or limiter is None:

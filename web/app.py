@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from retrieval import __version__
 from retrieval.config import Settings
-from web import api, index_routes, media_routes, readiness
+from web import api, duplicate_routes, index_routes, media_routes, readiness
 from web.deps import SearchEngine
 from web.errors import BodyLimitMiddleware, install_error_handlers
 from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
@@ -98,6 +98,7 @@ def create_app(
     app.include_router(api.router, tags=["search"])
     app.include_router(media_routes.router, tags=["media"])
     app.include_router(readiness.router, tags=["search"])
+    app.include_router(duplicate_routes.router, tags=["search"])
     if settings.api_token:
         app.include_router(index_routes.router, tags=["index"])
 

@@ -28,6 +28,7 @@ class Filters:
     place: str | None = None
     min_duration: float | None = None
     max_duration: float | None = None
+    group_similar: bool = True
 
     def fields(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -43,7 +44,8 @@ def _period(name: str, value: str | None, end: bool) -> float | None:
 
 
 def checked(date_from: str | None, date_to: str | None, camera: str | None, place: str | None,
-            min_duration: float | None, max_duration: float | None) -> Filters:
+            min_duration: float | None, max_duration: float | None,
+            group_similar: bool = True) -> Filters:
     """The filters, dates turned into seconds; 400 for a date that is not one."""
     return Filters(
         date_from=_period("date_from", date_from, end=False),
@@ -52,6 +54,7 @@ def checked(date_from: str | None, date_to: str | None, camera: str | None, plac
         place=(place or "").strip() or None,
         min_duration=min_duration,
         max_duration=max_duration,
+        group_similar=group_similar,
     )
 
 
@@ -62,9 +65,12 @@ def query_filters(
     place: Annotated[str | None, Param(max_length=100, description="In the place name")] = None,
     min_duration: Annotated[float | None, Param(ge=0, le=1e7, description="Seconds")] = None,
     max_duration: Annotated[float | None, Param(ge=0, le=1e7, description="Seconds")] = None,
+    group_similar: Annotated[bool, Param(
+        description="Show near-identical photos once (the others in `similar`)")] = True,
 ) -> Filters:
     """Filters from query parameters (GET)."""
-    return checked(date_from, date_to, camera, place, min_duration, max_duration)
+    return checked(date_from, date_to, camera, place, min_duration, max_duration,
+                   group_similar)
 
 
 def form_filters(
@@ -74,6 +80,8 @@ def form_filters(
     place: Annotated[str | None, Form(max_length=100)] = None,
     min_duration: Annotated[float | None, Form(ge=0, le=1e7)] = None,
     max_duration: Annotated[float | None, Form(ge=0, le=1e7)] = None,
+    group_similar: Annotated[bool, Form()] = True,
 ) -> Filters:
     """Filters from form fields (POST)."""
-    return checked(date_from, date_to, camera, place, min_duration, max_duration)
+    return checked(date_from, date_to, camera, place, min_duration, max_duration,
+                   group_similar)
