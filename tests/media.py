@@ -207,10 +207,12 @@ def exif_photo(
     model: str | None = None,
     gps: tuple[float, float] | None = None,
     orientation: int | None = None,
+    quality: int = 90,
 ) -> Path:
     """Save ``image`` with the EXIF a camera writes: date taken, make/model, GPS, orientation.
 
-    ``taken`` is EXIF's ``YYYY:MM:DD HH:MM:SS``; ``gps`` is (latitude, longitude) in degrees.
+    ``taken`` is EXIF's ``YYYY:MM:DD HH:MM:SS``; ``gps`` is (latitude, longitude) in degrees;
+    ``quality`` applies to JPEG and WebP.
     """
     exif = Image.Exif()
     if make:
@@ -228,7 +230,7 @@ def exif_photo(
         ifd[3], ifd[4] = ("E" if lon >= 0 else "W"), _dms(lon)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, exif=exif)
+    image.save(path, exif=exif, quality=quality)
     return path
 
 

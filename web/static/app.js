@@ -12,7 +12,7 @@ const SPACE_LABEL = { text: "meaning", clip: "visual", keyword: "keyword" };
 const STOP = new Set("the a an and or of to in on at for with is are was were be it this that what which who how where when do does did i you we they my our your me about from by as".split(" "));
 
 const state = {
-  q: "", types: [], similar: null, image: null, audio: null, heard: null,
+  q: "", types: [], similar: null, image: null, audio: null, heard: null, view: null, focus: null,
   offset: 0, total: 0, baseCounts: null, controller: null,
 };
 const mediaStore = new Map(); // history key -> {image, audio, heard, similar}
@@ -66,9 +66,11 @@ function highlighted(text, words) {
 // ---------- URL <-> state ----------
 function urlFor() {
   const p = new URLSearchParams();
+  if (state.view) { p.set("view", state.view); return `/?${p}`; }
   if (state.similar) p.set("similar", state.similar.id);
   else if (state.q) p.set("q", state.q);
   if (state.types.length) p.set("type", state.types.join(","));
+  filters.toParams(p);
   const s = p.toString();
   return s ? `/?${s}` : "/";
 }
@@ -90,6 +92,8 @@ function restore(hist) {
   const saved = hist && mediaStore.get(hist.key);
   state.q = p.get("q") || "";
   state.types = (p.get("type") || "").split(",").filter((t) => t in CHIP_LABEL);
+  state.view = p.get("view") === "duplicates" ? "duplicates" : null;
+  filters.fromUrl(p);
   state.image = saved ? saved.image : null;
   state.audio = saved ? saved.audio : null;
   state.heard = saved ? saved.heard : null;
@@ -100,9 +104,9 @@ function restore(hist) {
 
 // ---------- searching ----------
 function signature() {
-  return JSON.stringify([state.q, state.heard, state.similar && state.similar.id, state.image && state.image.url, state.audio && state.audio.url]);
+  return JSON.stringify([state.q, state.heard, state.similar && state.similar.id, state.image && state.image.url, state.audio && state.audio.url, filters.values]);
 }
-function hasQuery() { return Boolean(state.q || state.image || state.audio || state.heard || state.similar); }
+function hasQuery() { return Boolean(state.q || state.image || state.audio || state.heard || state.similar || filters.count()); }
 
 async function fetchResults(offset, signal) {
   const limit = PAGE;
@@ -117,11 +121,13 @@ async function fetchResults(offset, signal) {
     if (state.image) form.set("image", state.image.blob, state.image.name);
     if (state.audio && !state.heard) form.set("audio", state.audio.blob, state.audio.name);
     if (state.types.length) form.set("type", state.types.join(","));
+    filters.toParams(form);
     form.set("limit", limit); form.set("offset", offset);
     return readJson(await fetch("/api/search", { method: "POST", body: form, signal }));
   }
   const p = new URLSearchParams({ q: text, limit, offset });
   if (state.types.length) p.set("type", state.types.join(","));
+  filters.toParams(p);
   return readJson(await fetch(`/api/search?${p}`, { signal }));
 }
 async function readJson(r) {
@@ -139,6 +145,7 @@ async function search({ mode = "push", append = false } = {}) {
   if (!append) state.offset = 0;
   renderAttachments();
   if (mode) remember(mode);
+  if (state.view === "duplicates") { showDuplicates(); return; }
   if (!hasQuery()) { showHome(); return; }
   const controller = new AbortController();
   state.controller = controller;
@@ -194,7 +201,7 @@ function render(data, append) {
   renderStatus(data, counts);
   if (!append) els.grid.replaceChildren();
   if (!results.length && !append) {
-    const what = state.similar ? `items like ${state.similar.name}` : state.heard ? `“${state.heard}”` : state.q ? `“${state.q}”` : "this picture";
+    const what = state.similar ? `items like ${state.similar.name}` : state.heard ? `“${state.heard}”` : state.q ? `“${state.q}”` : state.image ? "this picture" : "these filters";
     showMessage("empty", "No matches", `Nothing matched ${what}${state.types.length ? " with this filter" : ""}.`,
       "Try other words, a different picture, or remove the filter.");
     return;
@@ -268,8 +275,10 @@ function card(r, words) {
     body.append(player);
   }
   if (m.text) body.append(h("p", { class: "snippet" }, highlighted(m.text, words)));
+  const meta = metaLine(r);
+  if (meta) body.append(meta);
   body.append(h("div", { class: "foot-row" },
-    h("button", { type: "button", class: "like", onclick: () => moreLike(r.id, name) }, "More like this"), whyList(r.scores)));
+    h("button", { type: "button", class: "like", onclick: () => moreLike(r.id, name) }, "More like this"), similarBadge(r), whyList(r.scores)));
   el.append(body);
   return el;
 }
@@ -330,9 +339,13 @@ async function toggleRecording() {
   setTimeout(() => recorder && recorder.state === "recording" && recorder.stop(), 30000);
 }
 
-const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; search({ mode: "type" }); }, 250);
+const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; state.view = null; search({ mode: "type" }); }, 250);
 els.q.addEventListener("input", typed);
-els.form.addEventListener("submit", (e) => { e.preventDefault(); state.q = els.q.value.trim(); state.similar = null; search(); });
+els.form.addEventListener("submit", (e) => { e.preventDefault(); state.q = els.q.value.trim(); state.similar = null; state.view = null; search(); });
+$("#filter-form").addEventListener("submit", (e) => { e.preventDefault(); filters.readForm(); filters.writeForm(); state.view = null; search(); });
+$("#f-duration").addEventListener("change", () => $("#filter-form").requestSubmit());
+$("#f-clear").addEventListener("click", () => { filters.values = {}; filters.writeForm(); search(); });
+$("#dup-link").addEventListener("click", (e) => { e.preventDefault(); Object.assign(state, { view: "duplicates", focus: null }); search(); });
 els.q.addEventListener("keydown", (e) => { if (e.key === "Escape" && els.q.value) { els.q.value = ""; typed(); } });
 $("#pick-image").addEventListener("click", () => els.imageFile.click());
 $("#pick-audio").addEventListener("click", () => els.audioFile.click());
