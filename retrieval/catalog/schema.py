@@ -44,11 +44,11 @@ MIGRATIONS: list[str] = [
     # 2: what files say about themselves (retrieval/media/metadata.py). One row per item whose
     # metadata was read, even if empty, so the backfill knows which items it has seen.
     """
-    CREATE TABLE item_meta(
+    CREATE TABLE IF NOT EXISTS item_meta(
         item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
         taken_at REAL, camera TEXT, orientation INTEGER, lat REAL, lon REAL, place TEXT,
         title TEXT, artist TEXT, album TEXT, dhash INTEGER);
-    CREATE INDEX item_meta_taken ON item_meta(taken_at);
+    CREATE INDEX IF NOT EXISTS item_meta_taken ON item_meta(taken_at);
     """,
 ]
 
