@@ -49,7 +49,7 @@ def test_json_shape(settings: Settings) -> None:
     assert out["query"] == {"text": "boat river", "transcript": None}
     assert len(out["results"]) == 3
     for r in out["results"]:
-        assert set(r) == {"id", "path", "type", "score", "match", "scores"}
+        assert set(r) == {"id", "path", "type", "score", "match", "scores", "meta", "similar"}
         assert r["type"] in ("image", "audio", "text") and r["path"].startswith("/c/")
         assert set(r["match"]) == {"text", "start", "end"}
         assert set(r["scores"]) <= {"text", "clip", "keyword"}

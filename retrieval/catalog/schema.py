@@ -42,13 +42,21 @@ MIGRATIONS: list[str] = [
     END;
     """,
     # 2: what files say about themselves (retrieval/media/metadata.py). One row per item whose
-    # metadata was read, even if empty, so the backfill knows which items it has seen.
+    # metadata was read, even if empty, so the backfill knows which items it has seen; a
+    # counter bumped by every change lets caches (near-duplicate groups) check in one lookup.
     """
     CREATE TABLE IF NOT EXISTS item_meta(
         item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
         taken_at REAL, camera TEXT, orientation INTEGER, lat REAL, lon REAL, place TEXT,
         title TEXT, artist TEXT, album TEXT, dhash INTEGER);
     CREATE INDEX IF NOT EXISTS item_meta_taken ON item_meta(taken_at);
+    INSERT OR IGNORE INTO meta VALUES ('item_meta.generation', '0');
+    CREATE TRIGGER IF NOT EXISTS item_meta_added AFTER INSERT ON item_meta BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'item_meta.generation';
+    END;
+    CREATE TRIGGER IF NOT EXISTS item_meta_removed AFTER DELETE ON item_meta BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'item_meta.generation';
+    END;
     """,
 ]
 

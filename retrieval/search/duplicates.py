@@ -14,8 +14,8 @@ Two guards keep look-alikes apart:
 - screenshots, receipts and signs (dark text on white) hash close to each other whatever
   they say, so when either photo has OCR text, the two must also share most of their words.
 
-Groups are the connected components of the near-duplicate pairs, computed once per catalog
-state and cached.
+Groups are the connected components of the near-duplicate pairs, computed once per state of
+the ``item_meta`` table (its counter in ``meta``) and cached.
 """
 
 from __future__ import annotations
@@ -117,16 +117,13 @@ class Duplicates:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._lock = threading.Lock()
-        self._key: tuple[int, ...] | None = None
+        self._key: object = object()  # matches no counter value: the first call computes
         self._groups: list[list[int]] = []
         self._of: dict[int, int] = {}  # item id -> index of its group
 
     def groups(self) -> list[list[int]]:
         """Every group of two or more item ids."""
-        conn = self.catalog.conn
-        key = tuple(conn.execute(
-            "SELECT COUNT(*), COALESCE(MAX(item_id), 0), COALESCE(SUM(item_id), 0) "
-            "FROM item_meta WHERE dhash IS NOT NULL").fetchone())
+        key = self.catalog.get_meta("item_meta.generation")  # bumped by every row in or out
         with self._lock:
             if key != self._key:
                 self._groups = self._compute()
