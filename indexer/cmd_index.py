@@ -88,15 +88,15 @@ def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: boo
 
     err = Console(stderr=True)
     with guarded(settings):
-        result = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
+        report = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
                            progress=not quiet, batch_files=batch_files,
                            ray_address=ray_address)
     if as_json:
-        click.echo(result.report.model_dump_json())
-        err.print(summary_table(result))
+        click.echo(report.model_dump_json())
+        err.print(summary_table(report))
     else:
-        Console().print(summary_table(result))
-    if result.interrupted:
+        Console().print(summary_table(report))
+    if report.interrupted:
         # Committed and saved; decoder threads still busy with abandoned files must not hold
         # the exit (the interpreter would join them), so leave without waiting for them.
         sys.stdout.flush()

@@ -62,6 +62,9 @@ class IndexReport(BaseModel):
     failed: int = 0
     failures: list[Failure] = Field(default_factory=list)
     seconds: float = 0.0
+    decoded: int = 0  # files read and decoded (new or changed content)
+    encoded: int = 0  # parts embedded
+    interrupted: bool = False  # stopped early; a later run picks up where this one stopped
 
 
 class Part(BaseModel):

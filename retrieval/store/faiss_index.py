@@ -22,8 +22,8 @@ file (``XMODAL_MMAP_INDEXES``: ``faiss.IO_FLAG_MMAP_IFC`` maps Flat vectors and 
 the kernel pages them in as queries touch them and shares them between processes); loading
 streams the checksum instead of holding a second copy of the file. The checksum catches damage
 that keeps the size (a flipped byte in a vector). One file, so the generation and the vectors
-can never be out of step with each other. Files of the first format (``MAGIC_V1``, header in
-front) still load, into memory; the next save rewrites them.
+can never be out of step with each other. A file in any other layout counts as damaged and is
+rebuilt from the catalog.
 
 Scores are inner products of L2-normalised vectors (cosine similarity), higher is better.
 """
@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, BinaryIO
 import faiss
 import numpy as np
 
-from retrieval.config import get_settings
-from retrieval.store.gpu import to_gpu, use_gpu
+from retrieval.store.gpu import to_gpu
 from retrieval.store.plan import (
+    IndexOptions,
     IndexPlan,
     build_index,
     choose_index,
@@ -57,29 +57,28 @@ if TYPE_CHECKING:
     from retrieval.catalog.database import Catalog
 
 MAGIC = b"\nXMODALVI2"  # ends the file
-MAGIC_V1 = b"XMODALVI1\n"  # began files of the first format
 TRAILER_END = len(MAGIC) + 4  # header length + magic
+DEFAULT_OPTIONS = IndexOptions()  # no memory budget; GPU search when one is here
 
 
-def index_plan(expected_size: int, dim: int) -> IndexPlan:
+def index_plan(expected_size: int, dim: int, options: IndexOptions) -> IndexPlan:
     """The FAISS structure for a collection of this size: the one place that chooses.
 
     ``retrieval.store.plan.choose_index`` (measured in docs/performance.md): exact ``Flat``
-    up to 10k vectors, then IVF-SQ8 tuned for recall@10 >= 0.95, within
-    ``XMODAL_MEMORY_BUDGET_MB`` when set. Only structures that can remove ids are chosen.
+    up to 10k vectors, then IVF-SQ8 tuned for recall@10 >= 0.95, within the options' memory
+    budget when there is one. Only structures that can remove ids are chosen.
     """
-    budget = get_settings().memory_budget_mb
-    return choose_index(expected_size, dim, int(budget * 1e6) if budget else None)
+    return choose_index(expected_size, dim, options.memory_budget_bytes)
 
 
-def make_index(dim: int, expected_size: int = 0,
-               train: np.ndarray | None = None) -> faiss.IndexIDMap2:
+def make_index(dim: int, expected_size: int = 0, train: np.ndarray | None = None,
+               options: IndexOptions = DEFAULT_OPTIONS) -> faiss.IndexIDMap2:
     """An empty id-mapped inner-product index of the structure ``index_plan`` picks.
 
     Structures that need training (IVF) are trained on ``train``; without enough training
     vectors the index is exact ``Flat``.
     """
-    plan = index_plan(expected_size, dim)
+    plan = index_plan(expected_size, dim, options)
     if plan.train_size and (train is None or len(train) < 39 * plan.nlist):
         plan = choose_index(0, dim)
     return faiss.IndexIDMap2(build_index(plan, dim, train))
@@ -113,12 +112,14 @@ class VectorIndex:
     """A space's vectors in FAISS, keyed by part id; thread-safe for search vs add/reload."""
 
     def __init__(self, space: str, dim: int, *, path: Path | None = None,
-                 generation: int = 0, index: faiss.Index | None = None) -> None:
+                 generation: int = 0, index: faiss.Index | None = None,
+                 options: IndexOptions = DEFAULT_OPTIONS) -> None:
         self.space = space
         self.dim = int(dim)
         self.path = path
         self.generation = generation
-        self._index = index if index is not None else make_index(self.dim)
+        self.options = options  # from the Settings this index was opened with, never global
+        self._index = index if index is not None else make_index(self.dim, options=options)
         self._lock = threading.RLock()
         self._stat: tuple[int, int, int] | None = None
         self._gpu: faiss.Index | None = None  # search-only copy, see retrieval.store.gpu
@@ -198,7 +199,7 @@ class VectorIndex:
 
     def _searcher(self) -> faiss.Index:
         """The GPU copy when there can be one (made on the first search after a change)."""
-        if self._gpu is None and not self._gpu_tried and use_gpu():
+        if self._gpu is None and not self._gpu_tried and self.options.use_gpu():
             self._gpu_tried = True
             self._gpu = to_gpu(self._index)
         return self._index if self._gpu is None else self._gpu
@@ -254,7 +255,8 @@ class VectorIndex:
         return path
 
     @classmethod
-    def load(cls, path: Path, *, mmap: bool = False) -> VectorIndex:
+    def load(cls, path: Path, *, mmap: bool = False,
+             options: IndexOptions = DEFAULT_OPTIONS) -> VectorIndex:
         """Read a file written by ``save``; ValueError when it is not a valid index file.
 
         ``mmap`` maps the vectors instead of reading them (see the module docstring); a mapped
@@ -263,8 +265,6 @@ class VectorIndex:
         path = Path(path)
         with open(path, "rb") as fh:
             stat = _stat_key(fh.fileno())  # of the file opened, whatever the path holds next
-            if fh.read(len(MAGIC_V1)) == MAGIC_V1:
-                return cls._load_v1(path, fh.read(), stat)
             try:
                 header = _read_trailer(fh, stat[2])
                 if _digest(fh, header["bytes"]) != header["blake2b"]:
@@ -273,37 +273,17 @@ class VectorIndex:
                                          faiss.IO_FLAG_MMAP_IFC if mmap else 0)
             except Exception as exc:  # json, checksum or faiss: a damaged file, whatever the detail
                 raise ValueError(f"{path} is damaged: {exc}") from exc
-        out = cls._checked(path, header, index, stat)
+        if index.ntotal != header["ntotal"] or index.d != header["dim"]:
+            raise ValueError(f"{path} is damaged: header and index disagree")
+        out = cls(header["space"], header["dim"], path=path,
+                  generation=int(header["generation"]), index=index, options=options)
+        out._stat = stat
         out.mapped = out._map_files = mmap
         return out
 
     @classmethod
-    def _load_v1(cls, path: Path, rest: bytes, stat: tuple[int, int, int]) -> VectorIndex:
-        """A file of the first format: header in front, read whole into memory."""
-        try:
-            (hlen,) = struct.unpack_from("<I", rest, 0)
-            header = json.loads(rest[4:4 + hlen])
-            body = rest[4 + hlen:]
-            if hashlib.blake2b(body, digest_size=16).hexdigest() != header["blake2b"]:
-                raise ValueError("checksum mismatch")
-            index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
-        except Exception as exc:
-            raise ValueError(f"{path} is damaged: {exc}") from exc
-        return cls._checked(path, header, index, stat)
-
-    @classmethod
-    def _checked(cls, path: Path, header: dict, index: faiss.Index,
-                 stat: tuple[int, int, int]) -> VectorIndex:
-        if index.ntotal != header["ntotal"] or index.d != header["dim"]:
-            raise ValueError(f"{path} is damaged: header and index disagree")
-        out = cls(header["space"], header["dim"], path=path,
-                  generation=int(header["generation"]), index=index)
-        out._stat = stat
-        return out
-
-    @classmethod
     def rebuild(cls, catalog: Catalog, space: str, dim: int | None = None,
-                path: Path | None = None) -> VectorIndex:
+                path: Path | None = None, options: IndexOptions = DEFAULT_OPTIONS) -> VectorIndex:
         """Build from the catalog's stored vectors (one consistent snapshot)."""
         ids, mat, gen = catalog.load_vectors(space)
         if dim is None:
@@ -312,14 +292,14 @@ class VectorIndex:
         if not dim:
             raise ValueError(f"space {space!r} has no dimension yet")
         mat32 = _as_f32(mat, dim) if len(ids) else None  # one float32 copy for train and add
-        index = make_index(dim, len(ids), mat32)
+        index = make_index(dim, len(ids), mat32, options)
         if mat32 is not None:
             index.add_with_ids(mat32, ids)
-        return cls(space, dim, path=path, generation=gen, index=index)
+        return cls(space, dim, path=path, generation=gen, index=index, options=options)
 
     @classmethod
-    def open(cls, catalog: Catalog, data_dir: Path, space: str, *,
-             save: bool = False, mmap: bool = False) -> VectorIndex | None:
+    def open(cls, catalog: Catalog, data_dir: Path, space: str, *, save: bool = False,
+             mmap: bool = False, options: IndexOptions = DEFAULT_OPTIONS) -> VectorIndex | None:
         """The space's index, consistent with the catalog; None when the space is empty.
 
         Loads ``<space>.faiss`` when its generation, dimension and size agree with the
@@ -337,14 +317,15 @@ class VectorIndex:
         if model is None and count == 0:
             return None
         try:
-            idx = cls.load(path, mmap=mmap)
+            idx = cls.load(path, mmap=mmap, options=options)
             if (idx.generation == gen and idx.ntotal == count
                     and (model is None or idx.dim == model[1])
-                    and plan_matches(idx._index, index_plan(count, idx.dim))):
+                    and plan_matches(idx._index, index_plan(count, idx.dim, options))):
                 return idx
         except (OSError, ValueError):
             pass
-        idx = cls.rebuild(catalog, space, model[1] if model else None, path=path)
+        idx = cls.rebuild(catalog, space, model[1] if model else None, path=path,
+                          options=options)
         if save:
             idx.save(path)
         idx._map_files = mmap
@@ -366,7 +347,7 @@ class VectorIndex:
         if stat == self._stat:
             return False
         try:
-            fresh = VectorIndex.load(self.path, mmap=self._map_files)
+            fresh = VectorIndex.load(self.path, mmap=self._map_files, options=self.options)
         except (OSError, ValueError):
             return False
         with self._lock:

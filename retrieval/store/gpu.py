@@ -15,8 +15,6 @@ import threading
 
 import faiss
 
-from retrieval.config import get_settings
-
 log = logging.getLogger(__name__)
 
 _resources: object | None = None  # faiss.StandardGpuResources, made on first use
@@ -33,11 +31,6 @@ def gpu_count() -> int:
         return int(get_num_gpus())
     except RuntimeError:
         return 0
-
-
-def use_gpu() -> bool:
-    """Whether searches should go to a GPU copy: ``XMODAL_DEVICE`` allows it and one exists."""
-    return get_settings().device in ("auto", "cuda") and gpu_count() > 0
 
 
 def to_gpu(index: faiss.Index) -> faiss.Index | None:

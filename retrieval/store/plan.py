@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import faiss
     import numpy as np
 
+    from retrieval.config import Settings
+
 Kind = Literal["flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"]
 
 #: exact search up to this many vectors (measured: Flat p50 0.3 ms at 10k, 7 ms at 100k)
@@ -53,6 +55,26 @@ K_FACTOR = 16
 REFINE_MAX = 20_000
 #: below this many vectors an IVF cannot be trained sensibly: always Flat
 IVF_MIN = 1_000
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """What a ``Settings`` says about vector indexes, carried by each index that was opened with
+    it: two engines with different settings in one process each get their own."""
+
+    memory_budget_bytes: int | None = None
+    device: str = "auto"  # auto | cuda | mps | cpu, as XMODAL_DEVICE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IndexOptions:
+        budget = settings.memory_budget_mb
+        return cls(int(budget * 1e6) if budget else None, settings.device)
+
+    def use_gpu(self) -> bool:
+        """Whether searches go to a GPU copy: the device setting allows it and one exists."""
+        from retrieval.store.gpu import gpu_count
+
+        return self.device in ("auto", "cuda") and gpu_count() > 0
 
 
 @dataclass(frozen=True)
