@@ -152,12 +152,12 @@ def search(
         text=query,
         image=image.read_bytes() if image else None,
         audio=audio.read_bytes() if audio else None,
-        types=list(types) or None,  # type: ignore[arg-type]
+        types=list(types) or None,
         path_glob=_path_filter(path_glob),
         modified_after=_timestamp(after),
         modified_before=_timestamp(before),
         weights=_weights(weights),
-        fusion=fusion,  # type: ignore[arg-type]
+        fusion=fusion,
         limit=limit,
         offset=offset,
     )

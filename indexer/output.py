@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,9 +24,9 @@ from retrieval.errors import XmodalError
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def print_json(answer: BaseModel | list[BaseModel]) -> None:
+def print_json(answer: BaseModel | Sequence[BaseModel]) -> None:
     """One JSON document on stdout; non-ASCII text stays readable."""
-    if isinstance(answer, list):
+    if not isinstance(answer, BaseModel):
         click.echo("[" + ",".join(a.model_dump_json() for a in answer) + "]")
     else:
         click.echo(answer.model_dump_json())

@@ -241,7 +241,7 @@ class Engine:
                 Result(
                     id=f.item_id,
                     path=path,
-                    type=item_type,  # type: ignore[arg-type]
+                    type=item_type,
                     score=f.score,
                     match=match,
                     scores=f.space_scores(),
@@ -286,7 +286,7 @@ class Engine:
         ]
         return ItemDetail(
             id=row.id,
-            type=row.type,  # type: ignore[arg-type]
+            type=row.type,
             paths=self.catalog.paths(item_id),
             size=row.size,
             width=row.width,

@@ -62,7 +62,7 @@ def parse_types(raw: str | None) -> list[ItemType] | None:
         if name not in TYPES:
             raise ApiError(400, "invalid_parameter", f"type: unknown kind {name!r}; use {TYPES}")
         if name not in kinds:
-            kinds.append(name)  # type: ignore[arg-type]
+            kinds.append(name)
     return kinds or None
 
 

@@ -56,9 +56,12 @@ CATALOG_NAME = "catalog.sqlite"
 class FileEntry(Protocol):
     """A file to index: ``retrieval.ingest.scan.ScanEntry`` or ``FileInfo``."""
 
-    path: Path
-    size: int
-    mtime_ns: int
+    @property
+    def path(self) -> Path: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -34,15 +34,16 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import faiss
 import numpy as np
 
+from retrieval.atomic import replacing
+from retrieval.store.base import StoreBase, stat_key
 from retrieval.store.gpu import to_gpu
 from retrieval.store.plan import (
     IndexOptions,
@@ -88,19 +89,6 @@ def index_path(data_dir: Path, space: str) -> Path:
     return Path(data_dir) / f"{space}.faiss"
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
     """Round to float16 (what the catalog stores) and back, as a C-contiguous float32 matrix."""
     arr = np.asarray(vecs, dtype=np.float16).astype(np.float32)
@@ -108,7 +96,7 @@ def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-class VectorIndex:
+class VectorIndex(StoreBase):
     """A space's vectors in FAISS, keyed by part id; thread-safe for search vs add/reload."""
 
     def __init__(self, space: str, dim: int, *, path: Path | None = None,
@@ -142,7 +130,8 @@ class VectorIndex:
             n = self._index.ntotal
             if n == 0:
                 return np.zeros(0, dtype=np.int64)
-            ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            mapped: Any = self._index
+            ids = faiss.vector_to_array(mapped.id_map).astype(np.int64)
         return np.sort(ids)
 
     def add(self, ids: Sequence[int] | np.ndarray, vecs: np.ndarray) -> None:
@@ -207,16 +196,11 @@ class VectorIndex:
     def _drop_gpu_copy(self) -> None:
         self._gpu, self._gpu_tried = None, False
 
-    def search_one(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Convenience: one query vector → [(part id, score)], best first, no -1 padding."""
-        scores, ids = self.search(np.asarray(query).reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
     def reconstruct(self, part_id: int) -> np.ndarray:
         """The stored vector of one id (KeyError when absent): 'more like this' queries."""
         with self._lock:
             try:
-                return self._index.reconstruct(int(part_id))
+                return np.asarray(self._index.reconstruct(int(part_id)))
             except RuntimeError as exc:
                 raise KeyError(part_id) from exc
 
@@ -226,12 +210,9 @@ class VectorIndex:
         path = Path(path or self.path or "")
         if not path.name:
             raise ValueError("no path to save the index to")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             with self._lock:  # FAISS writes the file itself: no serialised copy in memory
-                faiss.write_index(self._index, tmp)
+                faiss.write_index(self._index, str(tmp))
                 fields = {"space": self.space, "dim": self.dim, "generation": self.generation,
                           "ntotal": int(self._index.ntotal), "kind": self.kind}
             with open(tmp, "r+b") as fh:
@@ -240,18 +221,8 @@ class VectorIndex:
                                      "blake2b": _digest(fh, body)}).encode()
                 fh.seek(body)
                 fh.write(header + struct.pack("<I", len(header)) + MAGIC)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(path.parent)
         self.path = path
-        self._stat = _stat_key(path)
+        self._stat = stat_key(path)
         return path
 
     @classmethod
@@ -264,7 +235,7 @@ class VectorIndex:
         """
         path = Path(path)
         with open(path, "rb") as fh:
-            stat = _stat_key(fh.fileno())  # of the file opened, whatever the path holds next
+            stat = stat_key(fh.fileno())  # of the file opened, whatever the path holds next
             try:
                 header = _read_trailer(fh, stat[2])
                 if _digest(fh, header["bytes"]) != header["blake2b"]:
@@ -331,35 +302,12 @@ class VectorIndex:
         idx._map_files = mmap
         return idx
 
-    def agrees_with(self, catalog: Catalog) -> bool:
-        """Same generation and the same id set as the catalog (the thorough check)."""
-        gen, want = catalog.vector_ids(self.space)
-        return gen == self.generation and np.array_equal(want, self.ids())
-
-    def reload_if_changed(self) -> bool:
-        """Swap in the file on disk when an indexing run replaced it; True if reloaded."""
-        if self.path is None:
-            return False
-        try:
-            stat = _stat_key(self.path)
-        except OSError:
-            return False
-        if stat == self._stat:
-            return False
-        try:
-            fresh = VectorIndex.load(self.path, mmap=self._map_files, options=self.options)
-        except (OSError, ValueError):
-            return False
+    def _swap_in(self, path: Path) -> None:
+        fresh = VectorIndex.load(path, mmap=self._map_files, options=self.options)
         with self._lock:
             self._index, self.dim, self.mapped = fresh._index, fresh.dim, fresh.mapped
             self.generation, self._stat = fresh.generation, fresh._stat
             self._drop_gpu_copy()
-        return True
-
-
-def _stat_key(path: Path | int) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _digest(fh: BinaryIO, size: int) -> str:

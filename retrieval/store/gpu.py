@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from typing import Any
 
 import faiss
 
 log = logging.getLogger(__name__)
 
-_resources: object | None = None  # faiss.StandardGpuResources, made on first use
+_resources: Any = None  # faiss.StandardGpuResources, made on first use
 _resources_lock = threading.Lock()
 
 
