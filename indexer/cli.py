@@ -12,9 +12,11 @@ from indexer.cmd_models import models
 from indexer.cmd_search import eval_command, search
 from indexer.cmd_serve import serve
 from indexer.cmd_watch import watch
+from retrieval import __version__
 
 
 @click.group()
+@click.version_option(__version__, prog_name="xmodal")
 @click.option(
     "--data",
     "data_dir",

@@ -9,19 +9,17 @@ from rich.console import Console
 from rich.table import Table
 
 from indexer.cmd_search import open_engine
+from indexer.output import Command
 from retrieval.config import Settings
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def duplicates(settings: Settings, as_json: bool) -> None:
     """Groups of near-identical photos: resized, re-encoded or lightly edited copies."""
-    engine = open_engine(settings)
-    try:
+    with open_engine(settings) as engine:
         groups = engine.duplicate_groups()
-    finally:
-        engine.close()
     if as_json:
         click.echo(json.dumps({"groups": [g.model_dump() for g in groups],
                                "photos": sum(len(g.items) for g in groups)}))

@@ -6,18 +6,17 @@ SIGTERM lets the current batch commit, then exits 0.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
 
 import click
 
-from indexer.cmd_index import guarded
+from indexer.output import Command
 from retrieval.config import Settings
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per batch.")
@@ -28,15 +27,14 @@ from retrieval.config import Settings
 def watch(settings: Settings, paths: tuple[Path, ...], as_json: bool, settle_ms: int) -> None:
     """Index PATHs now, then index new, changed, moved and deleted files as they happen."""
     from indexer.pipeline import stop_on_signals
-    from retrieval.ingest.watch import WatchBatch, Watcher
+    from retrieval.ingest.watch import Watcher
+    from retrieval.results import IndexReport
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    def show(batch: WatchBatch) -> None:
-        r = batch.report
+    def show(r: IndexReport) -> None:
         if as_json:
-            click.echo(json.dumps({**r.model_dump(exclude={"failures"}), "decoded": batch.decoded,
-                                   "failures": [f.model_dump() for f in r.failures]}))
+            click.echo(r.model_dump_json())
             return
         if r.added or r.updated or r.removed or r.failed:
             click.echo(f"added {r.added}, updated {r.updated}, removed {r.removed}, "
@@ -45,9 +43,8 @@ def watch(settings: Settings, paths: tuple[Path, ...], as_json: bool, settle_ms:
             click.echo(f"  failed: {f.path}: {f.reason}", err=True)
 
     stop = threading.Event()
-    with guarded(settings):
-        watcher = Watcher(settings, list(paths), on_batch=show)
-        watcher.stop = stop
-        click.echo(f"xmodal: watching {', '.join(str(p) for p in paths)}", err=True)
-        with stop_on_signals(stop):
-            watcher.run()
+    watcher = Watcher(settings, list(paths), on_batch=show)
+    watcher.stop = stop
+    click.echo(f"xmodal: watching {', '.join(str(p) for p in paths)}", err=True)
+    with stop_on_signals(stop):
+        watcher.run()

@@ -55,7 +55,7 @@ def library(tmp_path_factory: pytest.TempPathFactory, encoders: Any,
     settings = offline_settings.model_copy(
         update={"data_dir": tmp_path_factory.mktemp("library-data") / "data"})
     result = run_index(settings, [root], encoders=encoders, progress=False)
-    assert result.report.failed == 0, result.report.failures
+    assert result.failed == 0, result.failures
     from retrieval.engine import Engine
 
     engine = Engine(settings, encoders=encoders)
@@ -159,7 +159,7 @@ def test_older_catalogs_get_metadata_without_decoding(library, encoders, tmp_pat
     con.close()
     settings = library["settings"].model_copy(update={"data_dir": data})
     result = run_index(settings, [library["root"]], encoders=encoders, progress=False)
-    assert result.decoded == 0 and result.report.unchanged > 0
+    assert result.decoded == 0 and result.unchanged > 0
     from retrieval.engine import Engine
 
     with_meta = Engine(settings, encoders=encoders)

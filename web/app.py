@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import FastAPI
@@ -23,9 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from retrieval import __version__
 from retrieval.config import Settings
 from web import api, duplicate_routes, index_routes, media_routes, readiness
-from web.deps import SearchEngine
 from web.errors import BodyLimitMiddleware, install_error_handlers
 from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 log = logging.getLogger("xmodal.web")
 
@@ -39,23 +41,23 @@ PAGE_CSP = (
 )
 
 
-def _make_engine(settings: Settings) -> SearchEngine:
+def _make_engine(settings: Settings) -> Engine:
     from retrieval.engine import Engine  # imported late: it pulls in torch and the models
 
     return Engine(settings)
 
 
-def _start_watching(settings: Settings, engine: SearchEngine, roots: Sequence[Path]) -> Any:
+def _start_watching(settings: Settings, engine: Engine, roots: Sequence[Path]) -> Any:
     from retrieval.ingest.watch import Watcher
 
-    watcher = Watcher(settings, list(roots), encoders=getattr(engine, "encoders", None))
+    watcher = Watcher(settings, list(roots), encoders=engine.encoders)
     watcher.start()
     return watcher
 
 
 def create_app(
     settings: Settings,
-    engine: SearchEngine | None = None,
+    engine: Engine | None = None,
     *,
     max_transcriptions: int = DEFAULT_MAX_TRANSCRIPTIONS,
     watch: Sequence[Path] = (),

@@ -32,7 +32,7 @@ class DuplicatesResponse(BaseModel):
 @router.get("/api/duplicates", response_model=DuplicatesResponse, responses=ERROR_RESPONSES)
 async def get_duplicates(engine: EngineDep) -> DuplicatesResponse:
     """Groups of near-identical photos (resized, re-encoded or lightly edited copies)."""
-    groups = await run_in_threadpool(engine.duplicate_groups)  # type: ignore[attr-defined]
+    groups = await run_in_threadpool(engine.duplicate_groups)
     out = [WebDuplicateGroup(items=[
         WebDuplicateItem(**d.model_dump(), media_url=media_url(d.id), thumb_url=thumb_url(d.id))
         for d in g.items]) for g in groups]

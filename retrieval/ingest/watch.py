@@ -22,12 +22,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrieval.config import Settings
 from retrieval.ingest.ingestor import Ingestor, index_files
+from retrieval.ingest.run import index_roots
 from retrieval.ingest.scan import IGNORE_FILE, ScanEntry, scan
 from retrieval.results import IndexReport
 
@@ -41,22 +41,13 @@ MAX_WAIT_MS = 5000
 LOCK_TIMEOUT = 300.0  # seconds a batch waits for another writer (an index run) to finish
 
 
-@dataclass
-class WatchBatch:
-    """What one batch did: the run's report plus how many files had to be decoded."""
-
-    report: IndexReport
-    decoded: int
-    paths: int
-
-
 class Watcher:
     """Indexes changes under ``roots`` into ``settings.data_dir`` until ``stop`` is set."""
 
     def __init__(self, settings: Settings, roots: Sequence[Path], *,
                  encoders: Encoders | None = None, settle_ms: int = SETTLE_MS,
                  max_wait_ms: int = MAX_WAIT_MS,
-                 on_batch: Callable[[WatchBatch], None] | None = None) -> None:
+                 on_batch: Callable[[IndexReport], None] | None = None) -> None:
         missing = [str(r) for r in roots if not Path(r).exists()]
         if missing:
             raise FileNotFoundError(f"cannot watch what does not exist: {', '.join(missing)}")
@@ -95,18 +86,14 @@ class Watcher:
         return [found[p] for p in sorted(found)]
 
     # -- indexing ---------------------------------------------------------------------------
-    def rescan(self) -> WatchBatch:
-        """Index every root as ``xmodal index --prune`` would: what changed while off."""
-        with Ingestor(self.settings, self.encoders, lock_timeout=LOCK_TIMEOUT) as ing:
-            entries = self._entries(self.roots)
-            report = index_files(ing, entries, stop=self.stop, roots=self.roots)
-            if not self.stop.is_set():
-                report.removed += ing.prune(self.roots, {str(e.path) for e in entries})
-            batch = WatchBatch(report, ing.decoded, len(entries))
-        self.on_batch(batch)
-        return batch
+    def rescan(self) -> IndexReport:
+        """Index every root as ``xmodal index --prune`` does: what changed while off."""
+        report = index_roots(self.settings, self.roots, encoders=self.encoders, prune=True,
+                             lock_timeout=LOCK_TIMEOUT, stop=self.stop)
+        self.on_batch(report)
+        return report
 
-    def apply(self, changed: Iterable[Path]) -> WatchBatch:
+    def apply(self, changed: Iterable[Path]) -> IndexReport:
         """Bring these paths up to date: index those that exist, then forget those gone."""
         paths = sorted({p for p in changed if self.wanted(p)})
         present = [p for p in paths if p.exists()]
@@ -115,9 +102,9 @@ class Watcher:
             report = index_files(ing, self._entries(present), stop=self.stop, roots=self.roots)
             if gone:
                 report.removed += ing.remove(gone)
-            batch = WatchBatch(report, ing.decoded, len(paths))
-        self.on_batch(batch)
-        return batch
+            report.decoded, report.encoded = ing.decoded, ing.encoded
+        self.on_batch(report)
+        return report
 
     def run(self) -> None:
         """Rescan, then index each debounced batch of changes until ``stop`` is set."""

@@ -150,9 +150,13 @@ class Duplicates:
                  if same_text(texts.get(a, frozenset()), texts.get(b, frozenset()))]
         return components(pairs)
 
-    def describe(self, item_paths: dict[int, str]) -> list[DuplicateGroup]:
+    def describe(self) -> list[DuplicateGroup]:
         """The groups with each item's path and size, largest picture first."""
+        from retrieval.catalog.lookups import item_paths as paths_of
+
         out: list[DuplicateGroup] = []
+        ids = [i for g in self.groups() for i in g]
+        item_paths = {i: p for i, (_, p) in paths_of(self.catalog, ids, None).items()}
         conn = self.catalog.conn
         for group in self.groups():
             rows = conn.execute(
