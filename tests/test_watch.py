@@ -1,6 +1,6 @@
 """Watching: a real ``xmodal watch`` process keeps the catalog in step with a folder.
 
-Each change is made the way a person makes it (write a file, rename it, delete it) and must
+Each change is made the way a person makes it (write, rename, rewrite, delete a file) and must
 show in the catalog within a bounded time; a rename must keep the item (attached by content
 hash, nothing decoded again); changes made while the watcher was off are caught by its
 rescan at start. (``xmodal serve --watch`` is tested with the warm start, one server.)
@@ -75,6 +75,10 @@ def test_watch_follows_adds_renames_and_deletes(tmp_path: Path, offline_settings
                  "a rename", log, proc)
         assert files(data)[str(renamed)] == item, "the renamed file was indexed as new content"
         assert batches(log)[-1]["decoded"] == 0
+
+        renamed.write_text("Copper cables, and a new fuse box for the generator.\n")
+        wait_for(lambda: files(data).get(str(renamed)) not in (None, item), "a change", log, proc)
+        item = files(data)[str(renamed)]
 
         (folder / "first.txt").unlink()
         wait_for(lambda: first not in files(data), "a delete", log, proc)
