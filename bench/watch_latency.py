@@ -4,8 +4,8 @@ Runs ``retrieval.ingest.watch.Watcher`` on a thread over a temporary folder (rea
 has no real weights offline, so the text and keyword spaces are written), waits for its start
 rescan, then makes ``--files`` one-sentence documents one at a time, renames each into a
 subfolder, and deletes each, timing from the file-system call until the catalog says so.
-Reported: median and worst seconds per kind of change, and how many files the renames
-decoded (0: they re-attached by content hash). The settle time is the watcher's default
+Reported: median and worst seconds per kind of change, and how many renamed files kept their
+item (re-attached by content hash, nothing decoded). The settle time is the watcher's default
 (500 ms of quiet before a batch is taken), so that is the floor.
 
     python -m bench.watch_latency --files 10
@@ -51,7 +51,6 @@ def main() -> None:
     args = parser.parse_args()
     from retrieval.config import Settings
     from retrieval.ingest.watch import Watcher
-    from retrieval.results import IndexReport
 
     with tempfile.TemporaryDirectory(prefix="xmodal-watch-") as tmp:
         root = Path(tmp) / "notes"
@@ -59,8 +58,7 @@ def main() -> None:
         (root / "seed.txt").write_text("The first note, indexed by the rescan at start.\n")
         settings = Settings(XMODAL_DATA=Path(tmp) / "data", device="cpu", ocr_enabled=False,
                             clip_model="none-offline")
-        reports: list[IndexReport] = []
-        watcher = Watcher(settings, [root], on_batch=reports.append)
+        watcher = Watcher(settings, [root])
         thread = watcher.start()
         db = Path(tmp) / "data" / "catalog.sqlite"
         until(lambda: db.exists() and str(root / "seed.txt") in ok_paths(db))
@@ -69,13 +67,15 @@ def main() -> None:
             path = root / f"note_{i:03d}.txt"
             path.write_text(f"Note {i}: the harbour master logged ship number {i * 17}.\n")
             times["add"].append(until(lambda p=path: str(p) in ok_paths(db)))
-        renames_from = len(reports)
+        before = ok_paths(db)
         for i in range(args.files):
             old, new = root / f"note_{i:03d}.txt", root / "moved" / f"note_{i:03d}.txt"
             old.rename(new)
             times["rename"].append(until(
                 lambda o=old, n=new: str(n) in (got := ok_paths(db)) and str(o) not in got))
-        decoded = sum(r.decoded for r in reports[renames_from:])
+        after = ok_paths(db)
+        kept = sum(after.get(str(root / "moved" / f"note_{i:03d}.txt"))
+                   == before[str(root / f"note_{i:03d}.txt")] for i in range(args.files))
         for i in range(args.files):
             path = root / "moved" / f"note_{i:03d}.txt"
             path.unlink()
@@ -87,7 +87,8 @@ def main() -> None:
     print(f"{'change':<8} {'median':>7} {'worst':>7}")
     for kind, values in times.items():
         print(f"{kind:<8} {statistics.median(values):>7.2f} {max(values):>7.2f}")
-    print(f"files decoded by the renames: {decoded}")
+    print(f"renamed files that kept their item (re-attached by content hash, not decoded): "
+          f"{kept} of {args.files}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_MS = 500
 MAX_WAIT_MS = 5000
+WATCH_READY_MS = 200  # the watch yields (empty) this soon after it is in place: rescan then
 LOCK_TIMEOUT = 300.0  # seconds a batch waits for another writer (an index run) to finish
 
 
@@ -107,16 +108,25 @@ class Watcher:
         return report
 
     def run(self) -> None:
-        """Rescan, then index each debounced batch of changes until ``stop`` is set."""
+        """Rescan, then index each debounced batch of changes until ``stop`` is set.
+
+        The rescan starts once the file-system watch is in place (its first empty yield), so a
+        file written while the rescan runs is caught by one or the other, never by neither.
+        """
         import watchfiles
 
-        self.rescan()
+        rescanned = False
         for changes in watchfiles.watch(
                 *self.roots, watch_filter=lambda change, path: self.wanted(Path(path)),
                 debounce=self.max_wait_ms, step=self.settle_ms, stop_event=self.stop,
-                raise_interrupt=False):
+                rust_timeout=WATCH_READY_MS, yield_on_timeout=True, raise_interrupt=False):
             if self.stop.is_set():
                 break
+            if not rescanned:
+                self.rescan()
+                rescanned = True
+            if not changes:
+                continue
             t0 = time.monotonic()
             try:
                 self.apply(Path(p) for _, p in changes)
