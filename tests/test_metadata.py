@@ -134,6 +134,9 @@ def test_cli_and_api_filters(library) -> None:
             assert "New York" in got["results"][0]["meta"]["place"]
             got = client.get("/api/search", params={"type": "image", "date_to": "2023"}).json()
             assert [r["id"] for r in got["results"]][:1] == [library["ids"]["paris"]]
+            posted = client.post("/api/search", data={"q": "type:image", "camera": "canon"},
+                                 files={"nothing": ("", b"")}).json()
+            assert [r["id"] for r in posted["results"]] == [library["ids"]["ny"]]
             bad = client.get("/api/search", params={"date_from": "soon"})
             assert bad.status_code == 400 and "date_from" in bad.json()["error"]["message"]
     finally:
