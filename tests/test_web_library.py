@@ -105,7 +105,7 @@ def test_filters_narrow_the_grid_and_cards_show_metadata(site_page, library_site
     expect(page).to_have_url(re.compile(r"view=duplicates"))
 
 
-def test_query_text_filters_and_the_duplicates_view(site_page, library_site) -> None:
+def test_query_text_filters_negation_and_the_duplicates_view(site_page, library_site) -> None:
     page, ids = site_page, library_site["ids"]
     page.goto("/")
     page.locator("#q").fill('place:"new york" camera:canon')
@@ -114,6 +114,13 @@ def test_query_text_filters_and_the_duplicates_view(site_page, library_site) -> 
     expect(cards).to_have_count(1)
     expect(cards.first).to_have_attribute("data-id", str(ids["ny"]))
     expect(cards.first.locator(".meta")).to_contain_text("1 May 2024")
+
+    page.locator("#q").fill("harbour -ferry")
+    page.locator("#q").press("Enter")
+    expect(page.locator("#negative")).to_contain_text("ferry")
+    notes = page.locator("#grid .card[data-type='text']")
+    expect(notes.locator("mark").first).to_have_text(re.compile("harbour", re.I))
+    assert "ferry" not in [m.lower() for m in notes.locator("mark").all_inner_texts()]
 
     page.locator("#dup-link").click()
     groups = page.locator(".dup-group")
@@ -126,4 +133,5 @@ def test_query_text_filters_and_the_duplicates_view(site_page, library_site) -> 
     expect(page.locator("#status")).to_contain_text("1 group")
     shot(page, "page-duplicates")
     page.go_back()
-    expect(cards.first).to_have_attribute("data-id", str(ids["ny"]))
+    expect(page.locator("#q")).to_have_value("harbour -ferry")
+    expect(notes).to_be_visible()

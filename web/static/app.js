@@ -43,7 +43,8 @@ const fmtTime = (s) => { s = Math.max(0, Math.floor(s || 0)); return `${Math.flo
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
 function queryWords() {
-  const text = [state.q, state.heard].filter(Boolean).join(" ").toLowerCase();
+  // The server's echo has filters and "-words" taken out: only what was searched for is marked.
+  const text = [state.searched ?? state.q, state.heard].filter(Boolean).join(" ").toLowerCase();
   const words = text.match(/[\p{L}\p{N}]+/gu) || [];
   return [...new Set(words.filter((w) => (w.length > 2 || /\d/.test(w)) && !STOP.has(w)))];
 }
@@ -194,6 +195,7 @@ function showError(message) {
 
 function render(data, append) {
   const results = data.results || [];
+  state.searched = data.query && !state.similar ? data.query.text || "" : null;
   const sig = signature();
   if (!state.types.length && !state.similar) state.baseCounts = { sig, counts: data.counts || {} };
   const counts = state.baseCounts && state.baseCounts.sig === sig ? state.baseCounts.counts : data.counts || {};
@@ -217,6 +219,7 @@ function renderStatus(data, counts) {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const bits = [];
   if (state.heard) bits.push(h("span", { id: "heard" }, "Heard ", h("q", {}, state.heard)));
+  if (data.query && data.query.negative) bits.push(h("span", { id: "negative" }, "Without ", h("q", {}, data.query.negative)));
   bits.push(h("span", {}, `${total || data.results.length} result${(total || data.results.length) === 1 ? "" : "s"}`
     + (typeof data.seconds === "number" ? ` · ${data.seconds.toFixed(2)} s` : "")));
   els.status.replaceChildren(...bits);
