@@ -6,11 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-ItemType = Literal["image", "audio", "text"]
+ItemType = Literal["image", "audio", "text", "video"]
 
 
 class Match(BaseModel):
-    """The part of an item that matched best: a text chunk, a speech segment or an OCR line."""
+    """The part of an item that matched best: a text chunk, a speech segment, an OCR line, or a
+    video keyframe; ``start``/``end`` (seconds) place a segment or a video moment in time."""
 
     kind: str
     text: str | None = None
