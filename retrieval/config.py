@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # dark, flat and blurry frames, at most so many per minute and per file.
     video_sample_fps: float = Field(default=2.0, gt=0, le=30)
     video_frame_side: int = Field(default=640, ge=64, le=4096)
-    video_scene_change: float = Field(default=0.08, gt=0, le=1)
+    video_scene_change: float = Field(default=0.04, gt=0, le=1)
     video_keyframes_per_minute: float = Field(default=12.0, gt=0)
     video_max_keyframes: int = Field(default=240, ge=1)
     video_dark_level: float = Field(default=24.0, ge=0)  # brightest block's grey (0-255)
