@@ -140,3 +140,24 @@ def test_frame_at_and_bad_input(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="not a readable video"):
         video.probe(junk)
     assert detect_type(junk) == "video"  # so indexing says why it failed
+
+
+def test_eval_scores_video_moments(video_corpus: VideoCorpus, tmp_path: Path) -> None:
+    """`xmodal eval` lines with "at": the right video at the wrong time is a miss."""
+    import json
+
+    from retrieval.evaluation import load_qrels, run_qrels
+
+    talk = str(video_corpus.folder / "talk.webm")
+    lines = [
+        {"text": "copper cables repaired", "relevant": [talk], "at": NARRATION_AT,
+         "kind": "video-speech"},
+        {"text": "marmalade rocket", "relevant": [talk], "at": 4.0, "kind": "video-ocr"},
+        {"text": "marmalade rocket", "relevant": [talk], "at": 30.0, "kind": "wrong-moment"},
+    ]
+    qrels = tmp_path / "qrels.jsonl"
+    qrels.write_text("\n".join(json.dumps(line) for line in lines))
+    report = run_qrels(video_corpus.engine, load_qrels(qrels))
+    assert report.kinds["video-speech"].recall[1] == 1.0
+    assert report.kinds["video-ocr"].recall[1] == 1.0
+    assert report.kinds["wrong-moment"].recall[10] == 0.0
