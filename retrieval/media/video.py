@@ -15,6 +15,7 @@ import io
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,26 +154,29 @@ def iter_frames(path: Path, info: VideoInfo, fps: float,
     w, h = frame_size(info.width, info.height, max_side)
     cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-an", "-sn",
            "-dn", "-vf", f"fps={fps},scale={w}:{h}", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    size = w * h * 3
-    n = 0
-    try:
-        while True:
-            buf = proc.stdout.read(size)
-            if len(buf) < size:
-                break
-            yield n / fps, np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
-            n += 1
-        proc.stdout.close()
-        err = proc.stderr.read(1 << 16).decode("utf-8", "replace").strip()
-        code = proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    # Errors go to a file, not a pipe: a damaged stream can log more than a pipe holds, and
+    # ffmpeg blocked on it would never finish the frames this loop waits for.
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors)
+        assert proc.stdout is not None
+        size = w * h * 3
+        n = 0
+        try:
+            while True:
+                buf = proc.stdout.read(size)
+                if len(buf) < size:
+                    break
+                yield n / fps, np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+                n += 1
+            proc.stdout.close()
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        errors.seek(max(0, errors.seek(0, 2) - 4096))
+        err = errors.read().decode("utf-8", "replace").strip()
     last = err.splitlines()[-1] if err else f"ffmpeg exit {code}"
     if n == 0 or code != 0:
         raise MediaError(f"{path} is not a readable video: {last}")
