@@ -5,6 +5,7 @@ moving test pattern alternate with still slides of words (drawtext), and espeak-
 runs under all of it. Then, with warm models (real MiniLM, Whisper tiny.en, PP-OCRv4, and a
 random-weight ViT-B-32 checkpoint, which costs what the real one costs), it times:
 
+- Whisper alone on the soundtrack, for scale;
 - decode: ffmpeg piping frames sampled at ``XMODAL_VIDEO_SAMPLE_FPS`` (nothing else);
 - keyframes: decode plus scene-change, blank/blur checks and caps;
 - extract: keyframes plus OCR of each keyframe plus Whisper on the soundtrack;
@@ -102,6 +103,7 @@ def main() -> None:
         t_dec, frames = timed(lambda: sum(1 for _ in video.iter_frames(
             clip, info, fps, settings.video_frame_side)))
         t_key, keys = timed(lambda: list(video.keyframes(clip, info, settings)))
+        t_say, _ = timed(lambda: encoders.speech.transcribe(clip))
         extractor = Extractor(settings, encoders)
         st = clip.stat()
         t_ext, out = timed(lambda: extractor.extract(clip, st.st_size, st.st_mtime_ns, "x"))
@@ -117,6 +119,7 @@ def main() -> None:
           f"(shared machine)\n")
     print("| stage | seconds | sampled frames/s | real-time factor |")
     print("|---|---:|---:|---:|")
+    print(f"| Whisper alone (soundtrack) | {t_say:.1f} | - | {t_say / dur:.3f} |")
     for name, secs in (("decode + sample", t_dec), ("+ keyframes", t_key),
                        ("+ OCR + Whisper (extract)", t_ext),
                        ("+ CLIP + MiniLM + commit (index)", t_idx)):
