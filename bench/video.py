@@ -9,7 +9,7 @@ random-weight ViT-B-32 checkpoint, which costs what the real one costs), it time
 - decode: ffmpeg piping frames sampled at ``XMODAL_VIDEO_SAMPLE_FPS`` (nothing else);
 - keyframes: decode plus scene-change, blank/blur checks and caps;
 - extract: keyframes plus OCR of each keyframe plus Whisper on the soundtrack;
-- index: all of it through ``index_paths``, with CLIP and MiniLM encoding and the commit.
+- index: all of it through ``index_roots``, with CLIP and MiniLM encoding and the commit.
 
 Real-time factor = processing seconds / video seconds (below 1: faster than playing it).
 
@@ -88,7 +88,7 @@ def main() -> None:
     from retrieval.config import Settings
     from retrieval.encoders import Encoders
     from retrieval.ingest.extract import Extractor
-    from retrieval.ingest.ingestor import index_paths
+    from retrieval.ingest.run import index_roots
     from retrieval.media import video
 
     with tempfile.TemporaryDirectory(prefix="xmodal-bench-video-") as tmp:
@@ -107,7 +107,7 @@ def main() -> None:
         extractor = Extractor(settings, encoders)
         st = clip.stat()
         t_ext, out = timed(lambda: extractor.extract(clip, st.st_size, st.st_mtime_ns, "x"))
-        t_idx, report = timed(lambda: index_paths(settings, [clip], encoders=encoders))
+        t_idx, report = timed(lambda: index_roots(settings, [clip], encoders=encoders))
     kinds: dict[str, int] = {}
     for p in out.parts:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1

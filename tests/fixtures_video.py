@@ -54,7 +54,7 @@ def video_corpus(offline_settings: Settings, encoders: Any,
     if not (have_ffmpeg() and have_espeak()):
         pytest.skip("ffmpeg and espeak-ng are needed to make test videos")
     from retrieval.engine import Engine
-    from retrieval.ingest.ingestor import index_paths
+    from retrieval.ingest.run import index_roots
 
     root = tmp_path_factory.mktemp("video")
     folder = root / "media"
@@ -68,7 +68,7 @@ def video_corpus(offline_settings: Settings, encoders: Any,
     mp4 = slide_video(root / "whole.mp4", SLIDES[:2])
     truncate(mp4, folder / "cut.mp4")
     settings = offline_settings.model_copy(update={"data_dir": root / "data"})
-    report = index_paths(settings, sorted(folder.iterdir()), encoders=encoders)
+    report = index_roots(settings, [folder], encoders=encoders)
     engine = Engine(settings, encoders=encoders)
     corpus = VideoCorpus(settings, folder, report, engine)
     for p in folder.iterdir():

@@ -71,8 +71,8 @@ def test_a_video_becomes_an_item_of_timed_parts(video_corpus: VideoCorpus) -> No
     said = " ".join(p.text or "" for p in detail.parts if p.kind == "segment").lower()
     assert "copper cables" in said  # tiny.en hears "light housekeeper"
     stats = video_corpus.engine.stats()
-    assert stats["items"]["video"] == 2 and stats["parts"]["frame"] >= 5
-    assert stats["vectors"]["clip"] > stats["parts"]["frame"]  # frames plus words in CLIP
+    assert stats.items["video"] == 2 and stats.parts["frame"] >= 5
+    assert stats.spaces["clip"].vectors > stats.parts["frame"]  # frames plus words in CLIP
 
 
 def test_a_spoken_phrase_is_found_at_its_time(video_corpus: VideoCorpus) -> None:

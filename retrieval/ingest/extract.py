@@ -266,13 +266,13 @@ class Extractor:
 
         def read_text(img: Image.Image) -> list[str]:
             with self._ocr_lock:
-                lines = ocr.read(img)
+                lines = ocr.read(img) if ocr is not None else []
             return [ln.text.strip() for ln in lines
                     if ln.text.strip() and ln.confidence >= OCR_MIN_CONFIDENCE]
 
         def transcribe(p: Path) -> Any:
             with self._speech_lock:
-                return speech.transcribe(p)
+                return speech.transcribe(p) if speech is not None else None
 
         extract_video(path, out, self.settings, keep_frames=self._enc("clip") is not None,
                       read_text=read_text if ocr is not None else None,

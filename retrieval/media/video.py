@@ -125,7 +125,8 @@ def probe(path: Path) -> VideoInfo:
     if _rotation(video) in (90, 270):  # ffmpeg turns phone videos upright when decoding
         w, h = h, w
     try:
-        duration = float(video.get("duration") or (info.get("format") or {}).get("duration"))
+        duration = float(video.get("duration") or (info.get("format") or {}).get("duration")
+                         or 0.0)
     except (TypeError, ValueError):
         duration = 0.0
     duration = max(duration, _counted_seconds(video))
