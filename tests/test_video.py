@@ -44,6 +44,22 @@ def test_keyframe_caps_per_minute_and_per_file(tmp_path: Path) -> None:
     assert len(list(video.keyframes(clip, info, Settings(video_keyframes_per_minute=600)))) == 12
 
 
+def test_a_long_moving_video_spreads_its_keyframes(tmp_path: Path) -> None:
+    """Two minutes of constant change: 12 a minute, or 6 for the file spread over its length."""
+    import subprocess
+
+    clip = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=160x90:r=5:d=120,hue=h=t*40", "-c:v", "libx264", "-preset",
+                    "ultrafast", str(clip)], check=True, timeout=120)
+    info = video.probe(clip)
+    per_minute = list(video.keyframes(clip, info, Settings(video_sample_fps=1)))
+    assert len(per_minute) <= 3 + 2 * 12 and per_minute[-1].start >= 110
+    per_file = list(video.keyframes(clip, info, Settings(video_sample_fps=1,
+                                                         video_max_keyframes=6)))
+    assert [k.start for k in per_file] == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+
+
 def test_flat_and_blurry_frames_are_not_keyframes() -> None:
     import numpy as np
 

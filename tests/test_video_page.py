@@ -98,3 +98,27 @@ def test_more_like_this_from_a_video_moment(vpage, video_corpus: VideoCorpus) ->
     expect(vpage.locator("#attachments")).to_contain_text("at 0:06")
     first = vpage.locator("#grid .card").first
     expect(first).to_have_attribute("data-id", str(video_corpus.id("orchard.mp4")))
+
+
+def test_an_uploaded_video_is_indexed_and_found(video_corpus: VideoCorpus, encoders: object,
+                                                tmp_path) -> None:
+    """POST /api/index takes a video; its slide is then found at its time."""
+    from tests.fixtures_server import TOKEN, _serve
+    from tests.media_video import Slide, slide_video
+
+    clip = slide_video(tmp_path / "upload.mp4", [Slide("Velvet Compass", 2.0, "maroon"),
+                                                 Slide("Amber Lantern", 2.0, "navy")])
+    settings = video_corpus.settings.model_copy(
+        update={"data_dir": tmp_path / "data", "api_token": TOKEN})
+    server = _serve(settings, encoders)
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as c:
+            r = c.post("/api/index", files={"files": ("upload.mp4", clip.read_bytes(),
+                                                      "video/mp4")},
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+            assert r.status_code == 200 and r.json()["added"] == 1, r.text
+            top = c.get("/api/search", params={"q": "amber lantern"}).json()["results"][0]
+            assert top["type"] == "video" and top["match"]["start"] == pytest.approx(2.0, abs=0.6)
+    finally:
+        server.stop()
+        server.extra["engine"].close()

@@ -44,7 +44,7 @@ def _unique(folder: Path, name: str) -> Path:
 async def index_uploads(
     engine: EngineDep,
     settings: SettingsDep,
-    files: Annotated[list[UploadFile], File(description="Images, recordings or documents")],
+    files: Annotated[list[UploadFile], File(description="Images, recordings, documents or videos")],
 ) -> IndexReport:
     """Save the uploaded files under the data directory and index them now."""
     if not files:
