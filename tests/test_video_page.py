@@ -1,7 +1,7 @@
 """Video moments over HTTP and on the page: the matched frame, and a player that starts there.
 
 A real uvicorn server over the generated videos (tests/fixtures_video.py); the page runs in
-Debian's headless Chromium through the fixtures of tests/test_web_page.py.
+Debian's headless Chromium (tests/fixtures_browser.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.fixtures_browser import shot
 from tests.fixtures_video import NARRATION_AT, SLIDE_STARTS, VideoCorpus
-from tests.test_web_page import CHROMIUM, CHROMIUM_ARGS, browser, playwright, shot  # noqa: F401
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -28,7 +28,7 @@ def http(video_live) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture()
-def vpage(browser, video_live) -> Iterator[object]:  # noqa: F811 - the imported fixture
+def vpage(browser, video_live) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=video_live.url)
     pg = context.new_page()
     errors: list[str] = []
