@@ -21,6 +21,7 @@ import pytest
 from retrieval.config import Settings
 from tests.fixtures_server import TOKEN, LiveCorpus, _serve
 from web.hosts import allowed_host_names
+from web.rate_limit import TokenBuckets
 
 SEARCH_BURST = 3
 SEARCH_PER_SECOND = 0.5  # a token every 2 s
@@ -194,3 +195,18 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
             time.sleep(0.3)
     raise AssertionError("serve did not start")
 
+
+
+def test_a_bucket_refills_at_its_rate_never_past_its_burst() -> None:
+    now = [100.0]
+    buckets = TokenBuckets(burst=2, per_second=0.5, clock=lambda: now[0], max_clients=2)
+    assert [buckets.take("a"), buckets.take("a")] == [0.0, 0.0]
+    assert buckets.take("a") == pytest.approx(2.0)  # empty: one token back in 2 s
+    now[0] += 1.0
+    assert buckets.take("a") == pytest.approx(1.0)  # half a token so far
+    now[0] += 60.0  # a long pause refills to the burst, not beyond
+    assert [buckets.take("a"), buckets.take("a")] == [0.0, 0.0]
+    assert buckets.take("a") > 0
+    buckets.take("b")
+    buckets.take("c")  # a third client: the least recently seen ("a") is forgotten
+    assert buckets.take("a") == 0.0
