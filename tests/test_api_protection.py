@@ -90,6 +90,28 @@ def test_loopback_names_addresses_and_listed_names_are_served(guarded, host) -> 
     assert r.status_code == 200, r.text
 
 
+TRICKY_HOSTS = [
+    "", "127.0.0.1.rebind.example", "localhost.", "localhost@rebind.example",
+    "rebind.example#localhost", "2130706433", "0x7f000001", "0177.0.0.1", "127.1",
+    "[::ffff:127.0.0.1]:80", "[::1", "localhost:99999", "xn--80ak6aa92e.com", "例え.jp",
+    "a" * 300, "photos.lan:80:80", "127.0.0.1 rebind.example",
+]
+
+
+def test_tricky_host_values_are_served_or_refused_never_5xx(guarded) -> None:
+    """Address-looking names, IDNs, ports and junk: each either passes as loopback/IP or is 400."""
+    outcome: dict[int, int] = {}
+    with httpx.Client(base_url=guarded.url, timeout=60) as c:
+        for host in TRICKY_HOSTS:
+            r = c.get("/api/stats", headers={"Host": host.encode("utf-8")})
+            outcome[r.status_code] = outcome.get(r.status_code, 0) + 1
+            assert r.status_code in (200, 400), (host, r.status_code)
+            if r.status_code == 400:
+                assert error_code(r) in ("host_not_allowed", "bad_request"), host
+    print(f"\ntricky Host values: {len(TRICKY_HOSTS)}, statuses {outcome}")
+    assert outcome.get(400, 0) >= len(TRICKY_HOSTS) - 4
+
+
 def test_the_default_server_refuses_a_rebound_name_too(live) -> None:
     with httpx.Client(base_url=live.url, timeout=60) as c:
         assert c.get("/api/stats", headers={"Host": "attacker.example"}).status_code == 400
