@@ -73,7 +73,7 @@ build_args() {
         extra+=("file://$dir")
     done
     BUILD_ARGS=(
-        --isolation chroot --layers
+        --isolation chroot --layers --format docker  # docker format keeps HEALTHCHECK
         --build-arg "BASE_IMAGE=$BASE"
         --build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL"
         --build-arg "TORCH_VERSION=$TORCH_VERSION"
