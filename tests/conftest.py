@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures_models",
     "tests.fixtures_corpus",
     "tests.fixtures_server",
+    "tests.fixtures_cjk",
 ]
