@@ -86,3 +86,44 @@ QUERIES: list[tuple[str, str]] = [
     ("支払い", "ja04"), ("INV-8812", "ja04"), ("ラーメン", "ja05"), ("傘", "ja06"),
     ("서울", "ko01"), ("회의", "ko01"),
 ]
+
+# Text in pictures (rendered with a CJK font, read back by PP-OCR): file name -> lines.
+IMAGES: dict[str, list[str]] = {
+    "仓库通知.png": ["仓库通知", "今天下午安排发货", "编号 WH-2031"],
+    "停车场.png": ["地下停车场", "新增五十个车位"],
+    "禁烟.png": ["禁止吸烟", "违者罚款二百元"],
+    "水果店.png": ["今日特价", "新鲜草莓 每斤十五元"],
+    "员工通道.png": ["员工通道", "请刷卡进入"],
+    "电梯.png": ["电梯维修中", "请走楼梯"],
+    "快递柜.png": ["快递柜", "取件码 8842"],
+    "staff_only.png": ["STAFF ONLY", "Badge access after 6 pm"],
+    "bakery.png": ["Fresh sourdough", "Baked every morning"],
+}
+
+# Speech (espeak-ng; Mandarin long enough for language detection): file name -> what is said.
+SPEECH: dict[str, str] = {
+    "预算会议录音.wav": "上周五的项目会议纪要已经整理好了，主要讨论了明年的预算分配和人员招聘计划。"
+                      "请在月底之前支付发票，金额为三千二百元。",
+    "部门例会.wav": "明天上午十点在二号会议室开部门例会，请大家准时参加，并且带上本周的工作总结。",
+    "天气提醒.wav": "天气预报说今天晚上有大雨，出门的时候记得带雨伞，开车的朋友注意安全。",
+    "新产品.wav": "我们的新产品下个月正式上市，市场部正在准备发布会和宣传材料。",
+    "地铁新闻.wav": "欢迎收听今天的新闻，本市的地铁三号线将在年底开通运营，方便市民出行。",
+    "standup.wav": "The quarterly budget meeting moves to Thursday afternoon in the large "
+                   "conference room on the third floor.",
+    "garden.wav": "Remember to water the tomato plants twice a week while we are on holiday.",
+}
+
+# Queries for the pictures and the recordings: (query, file name of the one relevant item).
+MEDIA_QUERIES: list[tuple[str, str]] = [
+    ("发货", "仓库通知.png"), ("WH-2031", "仓库通知.png"), ("车位", "停车场.png"),
+    ("禁止吸烟", "禁烟.png"), ("罚款", "禁烟.png"), ("草莓", "水果店.png"), ("特价", "水果店.png"),
+    ("员工通道", "员工通道.png"), ("刷卡", "员工通道.png"), ("电梯维修", "电梯.png"),
+    ("楼梯", "电梯.png"), ("快递柜", "快递柜.png"), ("取件码", "快递柜.png"),
+    ("staff only", "staff_only.png"), ("sourdough", "bakery.png"),
+    ("预算分配", "预算会议录音.wav"), ("招聘计划", "预算会议录音.wav"),
+    ("部门例会", "部门例会.wav"), ("工作总结", "部门例会.wav"),
+    ("雨伞", "天气提醒.wav"), ("大雨", "天气提醒.wav"),
+    ("新产品", "新产品.wav"), ("发布会", "新产品.wav"),
+    ("地铁", "地铁新闻.wav"), ("三号线", "地铁新闻.wav"),
+    ("budget meeting Thursday", "standup.wav"), ("water the tomatoes", "garden.wav"),
+]
