@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from indexer.output import Command, print_json
 from retrieval.config import Settings
-from retrieval.errors import XmodalError
 from retrieval.results import Query, Result, SearchResponse
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 SPACE_NAMES = ("text", "clip", "keyword")
 
@@ -59,26 +61,6 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float] | None:
     return out or None
 
 
-def response_json(response: SearchResponse) -> dict[str, Any]:
-    """The documented ``--json`` shape: the query echo and one object per result."""
-    return {
-        "query": {"text": response.query.text, "transcript": response.query.transcript},
-        "results": [
-            {
-                "id": r.id,
-                "path": r.path,
-                "type": r.type,
-                "score": r.score,
-                "match": {"text": r.match.text, "start": r.match.start, "end": r.match.end},
-                "scores": {
-                    name: {"rank": s.rank, "score": s.score} for name, s in r.scores.items()
-                },
-            }
-            for r in response.results
-        ],
-    }
-
-
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m}:{s:02d}"
@@ -108,7 +90,7 @@ def _table(response: SearchResponse, offset: int) -> Table:
     return table
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("query", required=False)
 @click.option(
     "--image",
@@ -170,24 +152,19 @@ def search(
         text=query,
         image=image.read_bytes() if image else None,
         audio=audio.read_bytes() if audio else None,
-        types=list(types) or None,  # type: ignore[arg-type]
+        types=list(types) or None,
         path_glob=_path_filter(path_glob),
         modified_after=_timestamp(after),
         modified_before=_timestamp(before),
         weights=_weights(weights),
-        fusion=fusion,  # type: ignore[arg-type]
+        fusion=fusion,
         limit=limit,
         offset=offset,
     )
-    engine = open_engine(settings)
-    try:
+    with open_engine(settings) as engine:
         response = engine.search(q)
-    except (ValueError, XmodalError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.close()
     if as_json:
-        click.echo(json.dumps(response_json(response), ensure_ascii=False))
+        print_json(response)
         return
     console = Console()
     if not response.results:
@@ -198,17 +175,14 @@ def search(
     console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")
 
 
-def open_engine(settings: Settings) -> Any:
-    """The engine over the data folder; a catalog it cannot use is a message, not a traceback."""
-    from retrieval.engine import Engine  # late: pulls in the model libraries
+def open_engine(settings: Settings) -> Engine:
+    """The engine over the data folder (imported late: it pulls in the model libraries)."""
+    from retrieval.engine import Engine
 
-    try:
-        return Engine(settings)
-    except XmodalError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return Engine(settings)
 
 
-@click.command("eval")
+@click.command("eval", cls=Command)
 @click.argument("qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True)
 @click.option(
@@ -226,19 +200,13 @@ def eval_command(
     """Measure Recall@1/5/10, MRR@10 and nDCG@10 (per kind and overall) on a qrels file."""
     from retrieval.evaluation import load_qrels, run_qrels
 
-    try:
-        lines = load_qrels(qrels)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    lines = load_qrels(qrels)
     weights = {s: (1.0 if s in spaces else 0.0) for s in SPACE_NAMES} if spaces else None
-    engine = open_engine(settings)
-    try:
+    with open_engine(settings) as engine:
         report = run_qrels(engine, lines, fusion=fusion, weights=weights)
-    except (ValueError, XmodalError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.close()
     if as_json:
+        import json
+
         click.echo(json.dumps(report.as_dict()))
         return
     table = Table(title=f"{qrels.name}: {report.overall.queries} queries")

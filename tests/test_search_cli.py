@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 import retrieval.engine
 from indexer.cmd_search import eval_command, search
 from retrieval.config import Settings
+from retrieval.results import SearchResponse
 from tests.engine_fakes import build, fake_encoders
 
 
@@ -43,20 +44,21 @@ def as_json(settings: Settings, *args: str) -> dict[str, Any]:
     return json.loads(res.output)
 
 
-def test_json_shape(settings: Settings) -> None:
+def test_json_is_the_api_search_response(settings: Settings) -> None:
     out = as_json(settings, "boat river", "--limit", "3")
-    assert set(out) == {"query", "results"}
-    assert out["query"] == {"text": "boat river", "transcript": None}
+    SearchResponse.model_validate(out)  # the very model GET /api/search answers with
+    assert out["query"]["text"] == "boat river" and out["query"]["transcript"] is None
     assert len(out["results"]) == 3
     for r in out["results"]:
-        assert set(r) == {"id", "path", "type", "score", "match", "scores"}
+        assert {"id", "path", "type", "score", "match", "scores"} <= set(r)
         assert r["type"] in ("image", "audio", "text") and r["path"].startswith("/c/")
-        assert set(r["match"]) == {"text", "start", "end"}
+        assert {"kind", "text", "start", "end"} == set(r["match"])
         assert set(r["scores"]) <= {"text", "clip", "keyword"}
         for s in r["scores"].values():
             assert set(s) == {"rank", "score"} and s["rank"] >= 1
     talk = next(r for r in as_json(settings, "boat river")["results"] if r["type"] == "audio")
-    assert talk["match"] == {"text": "a boat on the river", "start": 2.0, "end": 4.5}
+    assert talk["match"] == {"kind": "segment", "text": "a boat on the river", "start": 2.0,
+                             "end": 4.5}
 
 
 def test_code_query_and_audio(settings: Settings, tmp_path: Path) -> None:
@@ -65,7 +67,7 @@ def test_code_query_and_audio(settings: Settings, tmp_path: Path) -> None:
     spoken = tmp_path / "q.wav"
     spoken.write_bytes(b"INV-4471")  # the fake transcriber reads the bytes as words
     out = as_json(settings, "--audio", str(spoken))
-    assert out["query"] == {"text": None, "transcript": "INV-4471"}
+    assert out["query"] == {"text": None, "transcript": "INV-4471", "image": False}
     assert out["results"][0]["path"] == "/c/docs/inv-4471.txt"
 
 
