@@ -3,7 +3,7 @@
     PYTHONPATH=. python -m bench.cjk_search [--out DIR]
 
 Builds the collection of ``tests/cjk_corpus.py`` under ``--out`` (a temporary folder if not
-given): 37 documents in Chinese, Japanese, Korean and English under names in their own script,
+given): 43 documents in Chinese, Japanese, Korean and English under names in their own script,
 9 pictures of Chinese and English text rendered in WenQuanYi Zen Hei (read by PP-OCRv4),
 7 recordings (5 in espeak-ng Mandarin, 2 in English), and indexes it with the offline models
 (MiniLM, Whisper tiny.en + base, PP-OCR; no CLIP weights exist offline, so no CLIP space).
