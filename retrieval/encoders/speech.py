@@ -257,16 +257,22 @@ class SpeechTranscriber(LazyModel):
                    language: str | None = None) -> Transcript:
         """Timed segments of what is said in ``path``, ordered and clamped inside the clip.
 
-        ``language`` (a Whisper code) skips detection. A recording in another language than
-        an English-only model's goes to the multilingual model. Raises MediaError for
+        ``language`` (a Whisper code; else ``XMODAL_WHISPER_LANGUAGE``) skips detection. A
+        recording in another language than an English-only model's goes to the multilingual
+        model (ModelUnavailable when there is none). Raises MediaError for
         undecodable or too-short audio, and ``MediaError("no speech found ...")`` when nothing
         is said (silence or noise), rather than an empty transcript, so a silent recording is
         reported, not indexed as nothing.
         """
         self.load()
-        language = language or self.recording_language(path)
-        other = self.multilingual() if self.english_only else None
-        if other is not None and language not in (None, "en"):
+        language = language or self.settings.whisper_language or self.recording_language(path)
+        if self.english_only and language not in (None, "en"):
+            other = self.multilingual()
+            if other is None:
+                raise ModelUnavailable(
+                    self.settings.whisper_multilingual_model or "multilingual Whisper", [],
+                    f"{self.model_name} is English-only and this recording is {language!r}. "
+                    f"Set XMODAL_WHISPER_MULTILINGUAL_MODEL; {HOW}")
             return other.transcribe(path, block_seconds, language)
         segments: list[Segment] = []
         duration = 0.0
