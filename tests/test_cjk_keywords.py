@@ -118,3 +118,15 @@ def test_version_1_catalog_is_migrated_in_place(tmp_path: Path) -> None:
         assert cat.counts()["vectors"] == {"text": 1}  # nothing re-encoded or dropped
     finally:
         cat.close()
+
+
+def test_repair_rebuilds_cjk_rows(catalog: tuple[Catalog, dict[int, str]]) -> None:
+    """`xmodal repair`'s keyword rebuild writes rows the CJK queries can match."""
+    cat, keys = catalog
+    with cat.write() as conn:
+        conn.execute("DELETE FROM parts_fts")
+    assert _found(cat, keys, "预算") == [] and cat.integrity_check()
+    cat.repair_keywords()
+    assert cat.integrity_check() == []
+    assert _found(cat, keys, "预算") == ["zh01"]
+    assert _found(cat, keys, "zh01") == ["zh01"]  # file names too
