@@ -46,6 +46,8 @@ def test_collection_indexed_without_failures(cjk_collection: CjkCollection) -> N
 
 
 def test_language_is_detected_per_recording(cjk_collection: CjkCollection) -> None:
+    speech = next(r for r in cjk_collection.encoders.status() if r.kind == "speech")
+    assert "tiny.en" in speech.name and "base" in speech.name  # what `xmodal models` shows
     cat = _catalog(cjk_collection)
     try:
         for name in SPEECH_ZH:
