@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures_server",
     "tests.fixtures_video",
     "tests.fixtures_browser",
+    "tests.fixtures_cjk",
 ]

@@ -1,7 +1,7 @@
-"""One headless Chromium (Debian's, through Playwright) for every browser test of the session.
+"""Session fixtures for browser tests: Playwright and Debian's headless Chromium.
 
-Playwright's sync API runs one driver per process, so the page tests of every module share
-these session fixtures instead of starting their own.
+One Playwright driver serves the whole run (a second sync driver in the same process fails),
+so every browser test module takes ``playwright`` or ``browser`` from here.
 """
 
 from __future__ import annotations
@@ -23,13 +23,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
-OUTPUT = Path(__file__).parent / "output"
-
-
-def shot(pg, name: str) -> None:
-    """A full-page screenshot in tests/output/, for a person to look at."""
-    OUTPUT.mkdir(exist_ok=True)
-    pg.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="session")

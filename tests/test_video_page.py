@@ -15,8 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.fixtures_browser import shot
 from tests.fixtures_video import NARRATION_AT, SLIDE_STARTS, VideoCorpus
+from tests.test_web_page import shot
 
 expect = pytest.importorskip("playwright.sync_api").expect
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 import wave
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.media import speak
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
+OUTPUT = Path(__file__).parent / "output"
 SLOW = 90_000  # ms: a voice query transcribes on two shared CPU cores
 
 
@@ -31,6 +33,11 @@ def page(browser, live) -> Iterator[object]:
     yield pg
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(pg, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    pg.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
 
 
 def search_word(live) -> str:

@@ -36,6 +36,7 @@ FALLBACK_CHUNK_CHARS = 1000
 # CPU. Only the first MAX_TEXT_CHARS characters are even cut into chunks.
 MAX_CHUNKS = 1000
 MAX_TEXT_CHARS = 1_000_000
+CUT_AFTER = (" ", "。", "！", "？", "；", "\n")  # where a fallback chunk may end
 
 
 def content_hash(path: Path) -> str:
@@ -177,7 +178,8 @@ def fallback_chunks(text: str, size: int = FALLBACK_CHUNK_CHARS) -> list[str]:
         if len(rest) <= size:
             out.append(rest)
             break
-        cut = rest.rfind(" ", size // 2, size)
+        # at a space, or after a full stop Chinese and Japanese write without one
+        cut = max(rest.rfind(sep, size // 2, size) + len(sep) for sep in CUT_AFTER)
         cut = cut if cut > 0 else size
         out.append(rest[:cut].strip())
         rest = rest[cut:].strip()

@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from retrieval.config import Settings
-from retrieval.errors import MediaError
+from retrieval.errors import MediaError, ModelUnavailable
 from retrieval.ingest.extract import CLIP_IMAGE_SIDE, Extracted, PartDraft, group_ocr_lines
 from retrieval.media import video
 from retrieval.records import Transcript
@@ -53,7 +53,7 @@ def extract_video(path: Path, out: Extracted, settings: Settings, *, keep_frames
     ``keep_frames``: keep each keyframe's picture for CLIP (frame parts are recorded either
     way: they anchor thumbnails and "more like this"). ``read_text`` and ``transcribe`` are
     None when OCR or Whisper is unavailable. Raises MediaError for an unreadable, damaged or
-    truncated video; a soundtrack with no speech is not an error.
+    truncated video; a soundtrack with no speech (or none Whisper can transcribe) is not.
     """
     info = video.probe(path)
     out.width, out.height, out.duration = info.width, info.height, info.duration
@@ -79,8 +79,10 @@ def extract_video(path: Path, out: Extracted, settings: Settings, *, keep_frames
     if info.has_audio and transcribe is not None:
         try:
             transcript = transcribe(path)
-        except MediaError:
-            transcript = None  # music, silence or a damaged soundtrack: the pictures still count
+        except (MediaError, ModelUnavailable):
+            # music, silence, a damaged soundtrack, or a language no installed Whisper model
+            # speaks: the pictures and the words on screen still count
+            transcript = None
         if transcript is not None:
             out.language = transcript.language or None
             speech = [PartDraft("segment", 0, s.text.strip(), float(s.start), float(s.end))
