@@ -185,5 +185,9 @@ def test_page_highlights_words_without_spaces(browser, cjk_server: str) -> None:
         assert all(m in "明年的预算" for m in marks), marks  # the query's words, not the sentence
         title = page.locator(".card", has=snippet).first.inner_text()
         assert doc_name("zh01").removesuffix(".txt") in title
+        page.goto("/?q=" + quote("发货") + "&type=image")  # a line PP-OCR read in a picture
+        card = page.locator(".card.image", has_text="仓库通知.png").first
+        card.wait_for(timeout=60_000)
+        assert card.locator(".snippet mark").all_inner_texts() == ["发货"]
     finally:
         context.close()
