@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -58,6 +58,25 @@ class Settings(BaseSettings):
     api_token: str | None = None
     max_upload_mb: int = Field(default=50, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+    # Host names requests may carry besides loopback names, IP literals and the bound host
+    # (DNS rebinding, web/hosts.py). Comma separated; "*" turns the check off.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Token buckets per client address (web/rate_limit.py): a burst, refilled at a steady
+    # rate per second; rate 0 turns that limit off.
+    search_burst: int = Field(default=30, ge=1)
+    search_per_second: float = Field(default=2.0, ge=0)
+    upload_burst: int = Field(default=10, ge=1)
+    upload_per_second: float = Field(default=0.1, ge=0)
+    # All files uploaded through POST /api/index together (<data>/uploads).
+    max_uploads_total_mb: int = Field(default=2048, ge=1)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        """``XMODAL_ALLOWED_HOSTS=a.lan,b.lan`` as a list; a list passes through."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures_models",
     "tests.fixtures_corpus",
     "tests.fixtures_server",
+    "tests.fixtures_browser",
     "tests.fixtures_cjk",
 ]

@@ -8,6 +8,7 @@ const KIND_LABEL = { image: "Photo", audio: "Audio", text: "Doc" };
 const CHIP_LABEL = { image: "Photos", audio: "Recordings", text: "Documents" };
 const SINGULAR = { image: "photo", audio: "recording", text: "document" };
 let collection = null; // items per type, from /api/stats
+let limits = null; // what the server accepts, from /api/limits
 const SPACE_LABEL = { text: "meaning", clip: "visual", keyword: "keyword" };
 const STOP = new Set("the a an and or of to in on at for with is are was were be it this that what which who how where when do does did i you we they my our your me about from by as".split(" "));
 
@@ -142,7 +143,15 @@ async function fetchResults(offset, signal) {
     if (state.audio && !state.heard) form.set("audio", state.audio.blob, state.audio.name);
     if (state.types.length) form.set("type", state.types.join(","));
     form.set("limit", limit); form.set("offset", offset);
-    return readJson(await fetch("/api/search", { method: "POST", body: form, signal }));
+    let r;
+    try { r = await fetch("/api/search", { method: "POST", body: form, signal }); } catch (err) {
+      if (err.name === "AbortError") throw err;
+      // A server that refuses a body too big to read closes the connection mid-upload.
+      const sent = [state.image, state.audio].filter(Boolean).map((m) => `${m.name} (${megabytes(m.blob.size)})`).join(", ");
+      const cap = limits ? ` This server accepts files up to ${megabytes(limits.max_upload_bytes)}.` : "";
+      throw new Error(`The connection closed while sending ${sent}.${cap}`);
+    }
+    return readJson(r);
   }
   const p = new URLSearchParams({ q: text, limit, offset });
   if (state.types.length) p.set("type", state.types.join(","));
@@ -317,13 +326,24 @@ function moreLike(id, name) {
   search();
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
+const megabytes = (bytes) => `${(bytes / 1048576).toFixed(bytes < 1048576 ? 2 : 1)} MB`;
+// Refuse a file the server would refuse, before sending a byte of it.
+function tooLarge(blob, name) {
+  if (!limits || blob.size <= limits.max_upload_bytes) return false;
+  els.status.replaceChildren();
+  showMessage("error", "That file is too large",
+    `${name} is ${megabytes(blob.size)}; this server accepts files up to ${megabytes(limits.max_upload_bytes)}.`);
+  return true;
+}
 function setImage(file) {
   if (!file || !file.type.startsWith("image/")) return;
+  if (tooLarge(file, file.name || "The pasted image")) return;
   state.image = { blob: file, name: file.name || "pasted image", url: URL.createObjectURL(file) };
   state.similar = null;
   search();
 }
 function setAudio(blob, name) {
+  if (tooLarge(blob, name)) return;
   state.audio = { blob, name, url: URL.createObjectURL(blob) };
   state.heard = null; state.similar = null;
   search();
@@ -385,6 +405,7 @@ document.addEventListener("drop", (e) => {
 });
 window.addEventListener("popstate", (e) => { restore(e.state); search({ mode: null }); });
 
+fetch("/api/limits").then((r) => (r.ok ? r.json() : null)).then((l) => { limits = l; }).catch(() => {});
 fetch("/api/stats").then((r) => (r.ok ? r.json() : null)).then((s) => {
   const c = s && (s.items || s.counts);
   if (c && typeof c === "object") {
