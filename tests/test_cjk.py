@@ -21,7 +21,6 @@ from retrieval.engine import Engine
 from retrieval.results import Query
 from tests.fixtures_cjk import SPEECH_EN, SPEECH_ZH, CjkCollection, doc_name
 from tests.fixtures_server import TOKEN, _serve, copy_data_dir
-from tests.test_web_page import browser, playwright  # noqa: F401 - the page fixtures
 
 HAN_WORDS_SAID = ("会议", "预算", "发票", "讨论", "计划")
 
@@ -173,7 +172,7 @@ def test_spoken_chinese_question(cjk_server: str, cjk_collection: CjkCollection)
     assert Path(body["results"][0]["path"]).name == doc_name("zh01")
 
 
-def test_page_highlights_words_without_spaces(browser, cjk_server: str) -> None:  # noqa: F811
+def test_page_highlights_words_without_spaces(browser: Any, cjk_server: str) -> None:
     context = browser.new_context(base_url=cjk_server)
     page = context.new_page()
     try:
@@ -185,5 +184,9 @@ def test_page_highlights_words_without_spaces(browser, cjk_server: str) -> None:
         assert all(m in "明年的预算" for m in marks), marks  # the query's words, not the sentence
         title = page.locator(".card", has=snippet).first.inner_text()
         assert doc_name("zh01").removesuffix(".txt") in title
+        page.goto("/?q=" + quote("发货") + "&type=image")  # a line PP-OCR read in a picture
+        card = page.locator(".card.image", has_text="仓库通知.png").first
+        card.wait_for(timeout=60_000)
+        assert card.locator(".snippet mark").all_inner_texts() == ["发货"]
     finally:
         context.close()
