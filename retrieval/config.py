@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     clip_batch_size: int = Field(default=32, ge=1)
     decode_workers: int = Field(default=2, ge=1)
 
+    # Video (retrieval/media/video.py): frames are sampled this often and decoded at most this
+    # large; a keyframe is taken when this share of the picture's blocks changed, skipping
+    # dark, flat and blurry frames, at most so many per minute and per file.
+    video_sample_fps: float = Field(default=2.0, gt=0, le=30)
+    video_frame_side: int = Field(default=640, ge=64, le=4096)
+    video_scene_change: float = Field(default=0.04, gt=0, le=1)
+    video_keyframes_per_minute: float = Field(default=12.0, gt=0)
+    video_max_keyframes: int = Field(default=240, ge=1)
+    video_dark_level: float = Field(default=24.0, ge=0)  # brightest block's grey (0-255)
+    video_min_contrast: float = Field(default=6.0, ge=0)  # grey-level standard deviation
+    video_min_sharpness: float = Field(default=10.0, ge=0)  # variance of the Laplacian
+
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     max_text_bytes: int = Field(default=20_000_000, ge=1)
 

@@ -26,6 +26,7 @@ from retrieval.config import Settings
 from retrieval.encoders.base import LazyModel, hub_offline, hub_reachable
 from retrieval.encoders.whisper_base import PACKAGED_NAME, packaged_base
 from retrieval.errors import MediaError, ModelUnavailable
+from retrieval.media.audio import sounding_span
 from retrieval.media.decode import SAMPLE_RATE, iter_audio
 from retrieval.records import Segment, Transcript
 
@@ -255,7 +256,8 @@ class SpeechTranscriber(LazyModel):
 
     def transcribe(self, path: Path, block_seconds: float = 600.0,
                    language: str | None = None) -> Transcript:
-        """Timed segments of what is said in ``path``, ordered and clamped inside the clip.
+        """Timed segments of what is said in ``path``, ordered and clamped inside the clip,
+        with silence at their edges cut off (``sounding_span``).
 
         ``language`` (a Whisper code; else ``XMODAL_WHISPER_LANGUAGE``) skips detection. A
         recording in another language than an English-only model's goes to the multilingual
@@ -287,8 +289,9 @@ class SpeechTranscriber(LazyModel):
                 text = text.strip()
                 if not text or not any(ch.isalnum() for ch in text):
                     continue
-                s = min(max(offset + float(start), offset), block_end)
-                e = min(max(offset + float(end), s), block_end)
+                s, e = sounding_span(audio, float(start), float(end))
+                s = min(max(offset + s, offset), block_end)
+                e = min(max(offset + e, s), block_end)
                 segments.append(Segment(round(s, 3), round(e, 3), text))
             language = language or lang
         if not segments:
