@@ -157,7 +157,7 @@ def test_older_catalogs_get_metadata_without_decoding(library, encoders, tmp_pat
     data = tmp_path / "old"
     copy_data_dir(Path(library["settings"].data_dir), data)
     con = sqlite3.connect(data / "catalog.sqlite")  # as a catalog from before metadata
-    con.executescript("DROP TABLE item_meta; UPDATE meta SET value='1' "
+    con.executescript("DROP TABLE item_meta; UPDATE meta SET value='2' "
                       "WHERE key='schema_version';")
     con.close()
     settings = library["settings"].model_copy(update={"data_dir": data})

@@ -266,7 +266,7 @@ def read_meta(path: Path, kind: str, max_pixels: int) -> ItemMeta:
             return exif_meta(path)
         if kind == "image":
             return read_image_meta(path, max_pixels)
-        if kind == "audio":
+        if kind in ("audio", "video"):  # containers carry the same title/artist/album tags
             return read_audio_meta(path)
     except Exception as exc:  # noqa: BLE001 - metadata is a bonus; the item is still indexed
         log.debug("no metadata from %s: %s", path, exc)

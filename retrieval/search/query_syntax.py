@@ -30,6 +30,7 @@ TYPE_NAMES = {
     "picture": "image", "pictures": "image",
     "audio": "audio", "recording": "audio", "recordings": "audio", "sound": "audio",
     "text": "text", "doc": "text", "docs": "text", "document": "text", "documents": "text",
+    "video": "video", "videos": "video", "movie": "video", "movies": "video",
 }
 _TOKEN = re.compile(r'(-?)(?:([A-Za-z]+):)?"([^"]*)"?|(\S+)')
 _DATE = re.compile(r"^(\d{4})(?:[-/](\d{1,2}))?(?:[-/](\d{1,2}))?$")

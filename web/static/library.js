@@ -57,7 +57,7 @@ function metaLine(r) {
   if (m.taken_at) bits.push(h("time", { datetime: m.taken_at, class: "taken" }, takenText(m.taken_at)));
   if (m.camera) bits.push(h("span", { class: "camera" }, m.camera));
   if (m.place) bits.push(h("span", { class: "place", title: m.lat != null ? `${m.lat}, ${m.lon}` : null }, m.place));
-  if (r.type === "audio" && m.duration) bits.push(h("span", { class: "duration" }, fmtTime(m.duration)));
+  if ((r.type === "audio" || r.type === "video") && m.duration) bits.push(h("span", { class: "duration" }, fmtTime(m.duration)));
   const tags = [m.artist, m.title].filter(Boolean).join(" – ");
   if (tags) bits.push(h("span", { class: "tags" }, tags));
   if (!bits.length) return null;
