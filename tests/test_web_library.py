@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.media import exif_photo, pattern_image
-from tests.test_web_page import browser, playwright, shot  # noqa: F401 - shared fixtures
+from tests.test_web_page import shot
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -57,7 +57,7 @@ def library_site(tmp_path_factory: pytest.TempPathFactory, encoders: Any,
 
 
 @pytest.fixture()
-def site_page(browser, library_site) -> Iterator[Any]:  # noqa: F811 - the imported fixture
+def site_page(browser, library_site) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900},
                                   base_url=library_site["url"])
     pg = context.new_page()
