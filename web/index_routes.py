@@ -52,7 +52,7 @@ async def index_uploads(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    files: Annotated[list[UploadFile], File(description="Images, recordings or documents")],
+    files: Annotated[list[UploadFile], File(description="Images, recordings, documents or videos")],
 ) -> IndexReport:
     """Save the uploaded files under the data directory and index them now."""
     if not files:

@@ -45,6 +45,7 @@ UPLOAD_SUFFIXES = {
     "image": {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"},
     "audio": {".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".webm"},
     "text": {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"},
+    "video": {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi"},
 }
 
 
