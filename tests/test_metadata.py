@@ -190,3 +190,24 @@ def test_damaged_exif_loses_only_the_metadata(tmp_path) -> None:
     assert meta.dhash is not None
     (tmp_path / "junk.mp3").write_bytes(os.urandom(2000))
     assert read_meta(tmp_path / "junk.mp3", "audio", 10**8).title is None
+
+
+def test_the_place_index_loads_only_for_gps_and_once(tmp_path) -> None:
+    """GeoNames' k-d tree costs a second and memory: never for photos without a position."""
+    import subprocess
+    import sys
+
+    plain = exif_photo(tmp_path / "plain.jpg", pattern_image(5), make="Canon", model="EOS")
+    placed = exif_photo(tmp_path / "placed.jpg", pattern_image(6), gps=PARIS)
+    script = (
+        "import sys; from pathlib import Path; from retrieval.media import metadata as m\n"
+        "m.read_meta(Path(sys.argv[1]), 'image', 10**8)\n"
+        "print(m._geocoder is None, 'reverse_geocoder' in sys.modules)\n"
+        "a = m.read_meta(Path(sys.argv[2]), 'image', 10**8); first = m._geocoder\n"
+        "b = m.read_meta(Path(sys.argv[2]), 'image', 10**8)\n"
+        "print(first is m._geocoder, a.place == b.place, a.place)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(plain), str(placed)],
+                         capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.splitlines()
+    assert out[0] == "True False"
+    assert out[1].startswith("True True Paris")
