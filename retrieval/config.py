@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     clip_pretrained: str = "laion2b_s34b_b79k"
     clip_checkpoint: Path | None = None
     clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
+    # Query-side MiniLM and CLIP text tower: ONNX Runtime (exported from the loaded torch model
+    # at first use, fp32, equal to torch within 1e-4) or torch. auto: ONNX on a CPU in fp32.
+    query_runtime: Literal["auto", "onnx", "torch"] = "auto"
+    onnx_cache: Path = Path("~/.cache/xmodal/onnx")  # exported query models, keyed by weights
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
     ocr_enabled: bool = True
