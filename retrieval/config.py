@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
     ocr_enabled: bool = True
+    # Before full OCR, look for any text box in a downscaled copy; none: skip recognition
+    # (retrieval/encoders/ocr.py, docs/performance.md for its speed and its cost in recall).
+    ocr_precheck: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
     vector_store: str = "faiss"
