@@ -8,6 +8,7 @@ the collection has no CLIP-space vectors.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -133,3 +134,15 @@ def test_text_query_skips_clip_when_the_collection_has_no_clip_vectors(tmp_path:
     assert [r.path for r in resp.results] == ["/c/boats.txt"]
     assert "clip" not in resp.results[0].scores
     assert clip.text_calls == 0
+
+
+def test_two_exports_at_once_both_succeed(
+        fp32_models: tuple[Settings, TextEncoder, ClipEncoder], tmp_path: Path) -> None:
+    """The engine's two query threads export at their first query, at the same time."""
+    settings, _text, clip = fp32_models
+    models = [query_encode("clip", clip, settings.model_copy(
+        update={"onnx_cache": tmp_path / str(i)})) for i in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda m: m(QUERIES[:1]), models))
+    assert [getattr(m, "runtime", None) for m in models] == ["onnx", "onnx"]
+    assert np.abs(outs[0] - outs[1]).max() <= TOLERANCE

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when what is exported changes, so old cache files are not reused
 TOLERANCE = 1e-4  # largest |onnx - torch| allowed on the probe, per unit-vector component
+# torch.onnx.export keeps global state: the two query encoders' threads export one at a time
+_EXPORT_LOCK = threading.Lock()
 PROBE = ["a probe sentence to trace the export with", "x"]
 # checked on another batch size and length than traced, so a shape baked into the graph shows
 CHECK = ["ONNX Runtime must agree with torch", "on texts of other lengths, in a batch of", "3"]
@@ -218,7 +221,7 @@ class OnnxQueryModel:
         if not path.is_file():
             log.info("exporting the %s query encoder to %s", self.space, path)
             args = tuple(torch.from_numpy(v) for v in feeds.values())
-            with replacing(path, durable=False) as tmp, torch.no_grad(), \
+            with _EXPORT_LOCK, replacing(path, durable=False) as tmp, torch.no_grad(), \
                     warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches
                 torch.onnx.export(module, args, str(tmp), dynamo=False,
