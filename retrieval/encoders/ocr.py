@@ -175,10 +175,15 @@ class OcrReader(LazyModel):
             boxes, _scores = self._precheck_post(det.infer(batch)[0], arr.shape[:2])
             if len(boxes) == 0:
                 return False
-            crops = engine.get_crop_img_list(arr, engine.sorted_boxes(boxes.astype(np.float32)))
-            lines, _ = engine.text_rec(crops)
-        return any(float(score) >= self.min_confidence and len(str(text).strip()) >= 2
-                   for text, score in lines)
+            # widest boxes first, one at a time: on an image with text the first is usually a
+            # line, and the check stops there
+            boxes = boxes.astype(np.float32)
+            widest = np.argsort(-np.ptp(boxes[:, :, 0], axis=1))
+            for crop in engine.get_crop_img_list(arr, boxes[widest]):
+                (text, score), = engine.text_rec([crop])[0]
+                if float(score) >= self.min_confidence and len(str(text).strip()) >= 2:
+                    return True
+        return False
 
 
 def _bounds(line: OcrLine) -> tuple[float, float, float, float]:
