@@ -67,6 +67,7 @@ class OcrReader(LazyModel):
         # None: every image gets full OCR (XMODAL_OCR_PRECHECK=false)
         self.precheck_side = precheck_side if self.settings.ocr_precheck else None
         self._engine: Any = None
+        self._precheck_engine: Any = None  # rapidocr's models again, for the small copies
         self._precheck_post: Any = None  # rapidocr's box extraction for the small copy
         self._run_lock = threading.Lock()
 
@@ -162,7 +163,13 @@ class OcrReader(LazyModel):
         """rapidocr's detector on ``small`` at its own size; its recogniser on any boxes."""
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 
-        engine = self._engine
+        if self._precheck_engine is None:
+            # its own ONNX sessions: shared with full OCR, the small inputs slowed the full-size
+            # ones that followed (1.7 -> 3 s an image, measured)
+            from rapidocr_onnxruntime import RapidOCR
+
+            self._precheck_engine = RapidOCR()
+        engine = self._precheck_engine
         det = engine.text_det
         if self._precheck_post is None:
             self._precheck_post = DBPostProcess(thresh=0.3, box_thresh=0.5, max_candidates=1000,
