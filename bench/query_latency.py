@@ -106,11 +106,13 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
     """
     import retrieval.engine as engine_mod
     import retrieval.store.faiss_index as vectors_mod
+    from retrieval.encoders.onnx import OnnxQueryModel
 
     enc = engine.encoders
     targets = [
         (enc.text, "encode", "encode: MiniLM"),
         (enc.clip, "encode_texts", "encode: CLIP text"),
+        (OnnxQueryModel, "_run", "encode: ONNX Runtime, MiniLM and CLIP text"),
         (vectors_mod.VectorIndex, "search", "FAISS search"),
         (engine_mod, "part_items", "catalog: part → item"),
         (engine.catalog, "parts_for", "catalog: page's parts"),

@@ -29,11 +29,14 @@ SQUEEZE = 0.75
 # The detector upscales the short side to 736 px; a tiny image would grow its text so much that
 # lines split. Padding small images with their background instead keeps text at its size.
 MIN_SIDE = 1000
-# The text-presence check reads a copy whose long side is this many pixels (full OCR detects
-# at up to 2000): the detector, then, only where it found boxes, the recogniser on them.
+# The text-presence check reads a copy at half the resolution full OCR detects at (which is
+# the image's own, up to 2000 px), and at least this many pixels on its long side: the
+# detector, then, only where it found boxes, the recogniser on them. Letters under ~1% of
+# the long side are lost with it (full OCR reads down to ~0.4%; docs/performance.md).
 # Detection alone is not enough: on photos it fires on edges and textures (8 of 10 generated
 # photos without text), which recognition then rejects (bench/ocr_precheck.py).
 PRECHECK_SIDE = 736
+FULL_OCR_SIDE = 2000  # rapidocr's max_side_len: full OCR reduces larger images to this
 
 
 def _background(img: Image.Image) -> tuple[int, int, int]:
@@ -139,13 +142,14 @@ class OcrReader(LazyModel):
 
         Photos without text are most of a photo library, and full OCR costs them a detector
         pass at up to 2000 px plus recognition of whatever edges it mistook for text. This
-        reads a ~736 px copy instead: no box, no recognition. Only the small copy is made
-        (never a full-size converted one). Should rapidocr's internals differ from what this
-        expects, the check answers True and full OCR runs.
+        reads a copy at half that resolution instead: no box, no recognition. Only the small
+        copy is made (never a full-size converted one). Should rapidocr's internals differ
+        from what this expects, the check answers True and full OCR runs.
         """
         self.load()
-        side = self.precheck_side or PRECHECK_SIDE
-        scale = min(1.0, side / max(image.size))
+        long_side = max(image.size)
+        side = max(self.precheck_side or PRECHECK_SIDE, min(long_side, FULL_OCR_SIDE) // 2)
+        scale = min(1.0, side / long_side)
         size = (max(1, round(image.width * scale * self.squeeze)),
                 max(1, round(image.height * scale)))
         if image.mode in ("RGB", "L", "RGBA"):
