@@ -11,7 +11,11 @@ encode, one thing at a time). Reports files/s and the process's CPU utilisation
 The folder: ``--images`` 640x480 JPEGs (gradients and noise, so OCR finds no text but still
 runs its detector) and ``--docs`` Markdown files of real text from ``bench.corpus``.
 
+``--ocr-precheck N`` instead times the OCR stage alone with and without the text-presence
+pre-check over N generated photos, a third of them with text (``bench/ocr_precheck.py``).
+
     python -m bench.indexing --images 48 --docs 12
+    python -m bench.indexing --ocr-precheck 36 --photo-size 1600 1200
 """
 
 from __future__ import annotations
@@ -99,7 +103,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--docs", type=int, default=24)
     parser.add_argument("--no-ocr", action="store_true")
+    parser.add_argument("--ocr-precheck", type=int, metavar="N",
+                        help="compare the OCR stage with and without the text-presence "
+                             "pre-check on N generated photos (and nothing else)")
+    parser.add_argument("--photo-size", type=int, nargs=2, default=(1600, 1200))
+    parser.add_argument("--text-every", type=int, default=3,
+                        help="every k-th generated photo carries text")
     args = parser.parse_args()
+    if args.ocr_precheck:
+        from bench import ocr_precheck
+
+        size = tuple(args.photo_size)
+        result = ocr_precheck.run(args.ocr_precheck, size, args.text_every)
+        print(f"\n## OCR stage with and without the text-presence pre-check\n{describe()}\n")
+        ocr_precheck.print_table(result, size)
+        return
     from retrieval.config import Settings
     from retrieval.encoders import Encoders
 

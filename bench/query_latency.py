@@ -9,8 +9,11 @@ distinct query texts, and times each stage by wrapping the functions the engine 
 times are exclusive (a stage's time excludes stages nested inside it); stages on the encoder
 threads overlap the calling thread's and are marked so. ``--baselines`` times the same
 queries through the engine as it was, one change undone at a time, in the same run.
+``--runtimes torch onnx`` runs every query under each query runtime in turn, interleaved
+(``bench/runtimes.py``), and prints their medians and per-query ratios.
 
     python -m bench.query_latency --parts 100000 --queries 200 --baselines
+    python -m bench.query_latency --parts 20000 --queries 100 --runtimes torch onnx
 """
 
 from __future__ import annotations
@@ -103,11 +106,13 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
     """
     import retrieval.engine as engine_mod
     import retrieval.store.faiss_index as vectors_mod
+    from retrieval.encoders.onnx import OnnxQueryModel
 
     enc = engine.encoders
     targets = [
         (enc.text, "encode", "encode: MiniLM"),
         (enc.clip, "encode_texts", "encode: CLIP text"),
+        (OnnxQueryModel, "_run", "encode: ONNX Runtime, MiniLM and CLIP text"),
         (vectors_mod.VectorIndex, "search", "FAISS search"),
         (engine_mod, "part_items", "catalog: part → item"),
         (engine.catalog, "parts_for", "catalog: page's parts"),
@@ -204,12 +209,18 @@ def main() -> None:
     parser.add_argument("--baselines", action="store_true",
                         help="also time the old engine step by step: encoders in turn, "
                              "then fp32 encoders, then CLIP padded to 77 tokens")
+    parser.add_argument("--runtimes", nargs="+",
+                        help="compare these query runtimes interleaved in one run: torch, "
+                             "onnx, auto (XMODAL_QUERY_RUNTIME), torch:bf16 for torch in "
+                             "bfloat16; the first is the ratios' base")
     args = parser.parse_args()
     data_dir = Path(str(args.data).format(parts=args.parts))
     built = dataset.build(data_dir, args.parts, clip_name=dataset.clip_space_name(
         dataset.clip_checkpoint()))
     print(f"data dir {data_dir}: {built}")
-    engine, _settings = make_engine(data_dir, args.threads)
+    # ONNX exports fp32 weights: compare runtimes at the same precision
+    engine, _settings = make_engine(data_dir, args.threads,
+                                    precision="fp32" if args.runtimes else "auto")
     import retrieval.encoders.clip as clip_mod
     from retrieval.results import Query
 
@@ -220,6 +231,15 @@ def main() -> None:
     print(f"first query (loads models and indexes): {time.perf_counter() - t:.1f}s")
     for q in queries[:10]:
         engine.search(Query(text=q))
+    if args.runtimes:
+        from bench import runtimes
+
+        per = runtimes.compare(engine, queries, args.runtimes)
+        print(f"\n## Query runtimes, {args.parts:,} parts, {len(queries)} distinct queries, "
+              f"interleaved\n{describe()}\n")
+        runtimes.print_table(per)
+        engine.close()
+        return
     timer = StageTimer()
     missing = instrument(engine, timer)
     shipped = f"as shipped ({engine.encoders.text.precision}, encoders side by side)"

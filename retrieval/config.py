@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     clip_pretrained: str = "laion2b_s34b_b79k"
     clip_checkpoint: Path | None = None
     clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
+    # Query-side MiniLM and CLIP text tower: ONNX Runtime (exported from the loaded torch model
+    # at first use, fp32, equal to torch within 1e-4) or torch. auto: ONNX on a CPU in fp32.
+    query_runtime: Literal["auto", "onnx", "torch"] = "auto"
+    onnx_cache: Path = Path("~/.cache/xmodal/onnx")  # exported query models, keyed by weights
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
     # Detects each recording's language and transcribes the non-English ones when
@@ -36,6 +40,9 @@ class Settings(BaseSettings):
     # (a collection in one language; short questions that detection gets wrong). None: detect.
     whisper_language: str | None = None
     ocr_enabled: bool = True
+    # Before full OCR, look for any text box in a downscaled copy; none: skip recognition
+    # (retrieval/encoders/ocr.py, docs/performance.md for its speed and its cost in recall).
+    ocr_precheck: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
     vector_store: str = "faiss"

@@ -119,6 +119,11 @@ class Engine:
             log.info("reloaded the %s index (generation %d)", space, idx.generation)
         return idx
 
+    def _has_vectors(self, space: str) -> bool:
+        """Whether ``space``'s index holds any vector (no model is loaded to find out)."""
+        idx = self._index(space)
+        return idx is not None and idx.ntotal > 0
+
     def _space_ok(self, space: str, name: str, dim: int) -> bool:
         """Whether the query encoder matches the model the space was built with."""
         stored = self.catalog.space_model(space)
@@ -172,11 +177,12 @@ class Engine:
         depth = CANDIDATES * math.ceil((query.offset + query.limit) / CANDIDATES)
         allowed = None if filters.empty else self.catalog.item_ids(filters)
         enc = self.encoders
-        minilm, clip = enc.text, enc.clip
+        minilm = enc.text
         use_text = (bool(words) and weights["text"] > 0 and minilm is not None
                     and self._space_ok("text", minilm.name, minilm.dim))
-        use_clip = (weights["clip"] > 0 and clip is not None
-                    and self._space_ok("clip", clip.name, clip.dim))
+        # A collection with no CLIP-space vectors costs a text query no CLIP text tower.
+        clip = enc.clip if weights["clip"] > 0 and self._has_vectors("clip") else None
+        use_clip = clip is not None and self._space_ok("clip", clip.name, clip.dim)
         # Both encoders start now, side by side. Two cores: CLIP (the longest) keeps one; the
         # other does MiniLM, then its search and the keyword search, while CLIP finishes.
         text_vec = self.queries.text_vector("text", words) if use_text else None

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from retrieval.encoders import OcrReader, group_paragraphs, paragraph_texts
-from tests.media import font_paths, text_image
+from tests.media import font_paths, pattern_image, text_image
 
 LINES = [
     "Invoice number 4821 due Friday",
@@ -92,3 +92,24 @@ def test_white_text_on_dark_and_alpha(ocr_reader: OcrReader) -> None:
                                                                          "4"]
     rgba = text_image(["Open daily"], None, size=32).convert("RGBA")
     assert "daily" in words(" ".join(ln.text for ln in ocr_reader.read(rgba)))
+
+
+def test_text_presence_check_keeps_text_and_skips_photos(ocr_reader: OcrReader) -> None:
+    """A photo with a small sign in it reads the same with or without the pre-check; a photo
+    with no text is turned away by the pre-check, and full OCR agrees it holds none."""
+    sign = text_image(LINES[:2], None, font_path=font("DejaVuSans.ttf"), size=24)
+    photo = pattern_image(7, (1600, 1200))
+    with_text = photo.copy()
+    with_text.paste(sign, (300, 500))
+    assert ocr_reader.precheck_side is not None  # on by default
+    assert ocr_reader.has_text(with_text) and not ocr_reader.has_text(photo)
+    checked = [ln.text for ln in ocr_reader.read(with_text)]
+    side, ocr_reader.precheck_side = ocr_reader.precheck_side, None
+    try:
+        full = [ln.text for ln in ocr_reader.read(with_text)]
+        assert ocr_reader.read(photo) == []
+    finally:
+        ocr_reader.precheck_side = side
+    assert checked == full and exact_share(words(" ".join(LINES[:2])),
+                                           words(" ".join(full))) >= 0.9
+    assert ocr_reader.read(photo) == []

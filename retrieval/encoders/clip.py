@@ -187,15 +187,61 @@ class ClipEncoder(LazyModel):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        self.load()
-        assert self._tokenizer is not None
         out: list[np.ndarray] = []
         bs = self.settings.clip_batch_size
         with torch.inference_mode():
             for i in range(0, len(texts), bs):
-                tokens = self._tokenizer(texts[i:i + bs]).to(self.device)
+                tokens = self.tokenize(texts[i:i + bs]).to(self.device)
                 out.append(encode_text_trimmed(self.model, tokens).float().cpu().numpy())
         return l2_normalise(np.concatenate(out))
+
+    def tokenize(self, texts: Sequence[str]) -> Any:
+        """open_clip's token ids for ``texts``: an (n, context length) int64 tensor, padded."""
+        self.load()
+        assert self._tokenizer is not None
+        return self._tokenizer(list(texts))
+
+
+def trims_padding(model: Any) -> bool:
+    """Whether the text tower's output ignores what follows the end-of-text token.
+
+    True for open_clip's own CLIP with a causal mask and end-of-text pooling; padding does
+    reach the pooled output of other towers (no causal mask, first/last pooling, custom
+    towers), which must see all 77 tokens.
+    """
+    import open_clip
+
+    pool = getattr(model, "text_pool_type", None)
+    mask = getattr(model, "attn_mask", None)
+    return isinstance(model, open_clip.CLIP) and mask is not None and pool in ("argmax", "eos")
+
+
+def text_length(model: Any, tokens: Any) -> int:
+    """Tokens up to and including the batch's last end-of-text token (trimmable towers)."""
+    pool = model.text_pool_type
+    eos = getattr(model, "text_eos_id", None)
+    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
+    return int(ends.max()) + 1
+
+
+def encode_text_cut(model: Any, cut: Any) -> Any:
+    """The text tower over tokens already cut after their end-of-text token.
+
+    Shapes come from ``cut`` itself, so an ONNX trace of this keeps the length dynamic.
+    """
+    import torch
+    from open_clip.transformer import text_global_pool
+
+    length = cut.shape[1]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(cut).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+    x = text_global_pool(x, cut, model.text_pool_type,
+                         eos_token_id=getattr(model, "text_eos_id", None))
+    proj = model.text_projection
+    if proj is not None:
+        x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+    return x
 
 
 def encode_text_trimmed(model: Any, tokens: Any) -> Any:
@@ -204,27 +250,8 @@ def encode_text_trimmed(model: Any, tokens: Any) -> Any:
     open_clip pads every text to 77 tokens and runs the whole transformer over the padding.
     With a causal mask and end-of-text pooling the pooled position never attends to what
     follows it, so cutting the padding gives the same vector (to float rounding) for a
-    fraction of the work: an 8-word query is ~12 tokens, not 77. Towers where padding does
-    reach the pooled output (no causal mask, first/last pooling, custom text towers) run
-    unchanged.
+    fraction of the work: an 8-word query is ~12 tokens, not 77. Other towers run unchanged.
     """
-    import open_clip
-    import torch
-    from open_clip.transformer import text_global_pool
-
-    pool = getattr(model, "text_pool_type", None)
-    mask = getattr(model, "attn_mask", None)
-    if not isinstance(model, open_clip.CLIP) or mask is None or pool not in ("argmax", "eos"):
+    if not trims_padding(model):
         return model.encode_text(tokens)
-    eos = getattr(model, "text_eos_id", None)
-    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
-    length = int(ends.max()) + 1
-    cut = tokens[:, :length]
-    cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(cut).to(cast) + model.positional_embedding[:length].to(cast)
-    x = model.ln_final(model.transformer(x, attn_mask=mask[:length, :length]))
-    x = text_global_pool(x, cut, pool, eos_token_id=eos)
-    proj = model.text_projection
-    if proj is not None:
-        x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-    return x
+    return encode_text_cut(model, tokens[:, :text_length(model, tokens)])

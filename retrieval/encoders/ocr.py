@@ -29,6 +29,14 @@ SQUEEZE = 0.75
 # The detector upscales the short side to 736 px; a tiny image would grow its text so much that
 # lines split. Padding small images with their background instead keeps text at its size.
 MIN_SIDE = 1000
+# The text-presence check reads a copy at half the resolution full OCR detects at (which is
+# the image's own, up to 2000 px), and at least this many pixels on its long side: the
+# detector, then, only where it found boxes, the recogniser on them. Letters under ~1% of
+# the long side are lost with it (full OCR reads down to ~0.4%; docs/performance.md).
+# Detection alone is not enough: on photos it fires on edges and textures (8 of 10 generated
+# photos without text), which recognition then rejects (bench/ocr_precheck.py).
+PRECHECK_SIDE = 736
+FULL_OCR_SIDE = 2000  # rapidocr's max_side_len: full OCR reduces larger images to this
 
 
 def _background(img: Image.Image) -> tuple[int, int, int]:
@@ -51,6 +59,7 @@ class OcrReader(LazyModel):
         squeeze: float = SQUEEZE,
         min_side: int = MIN_SIDE,
         min_confidence: float = 0.5,
+        precheck_side: int | None = PRECHECK_SIDE,
     ) -> None:
         super().__init__(settings, "cpu")
         self.name = "rapidocr PP-OCRv4"
@@ -58,7 +67,11 @@ class OcrReader(LazyModel):
         self.squeeze = squeeze
         self.min_side = min_side
         self.min_confidence = min_confidence
+        # None: every image gets full OCR (XMODAL_OCR_PRECHECK=false)
+        self.precheck_side = precheck_side if self.settings.ocr_precheck else None
         self._engine: Any = None
+        self._precheck_engine: Any = None  # rapidocr's models again, for the small copies
+        self._precheck_post: Any = None  # rapidocr's box extraction for the small copy
         self._run_lock = threading.Lock()
 
     def _load(self) -> None:
@@ -105,6 +118,8 @@ class OcrReader(LazyModel):
     def read(self, image: Image.Image) -> list[OcrLine]:
         """Lines of text found in ``image``, top-to-bottom then left-to-right; [] if none."""
         self.load()
+        if self.precheck_side is not None and not self.has_text(image):
+            return []
         prepared, sx, dx, dy = self._prepare(image)
         with self._run_lock:
             result, _ = self._engine(prepared)
@@ -120,6 +135,66 @@ class OcrReader(LazyModel):
             )
             lines.append(OcrLine(text, pts, round(float(score), 4)))
         return reading_order(lines)
+
+
+    def has_text(self, image: Image.Image) -> bool:
+        """Whether a downscaled copy shows any line of text OCR would keep.
+
+        Photos without text are most of a photo library, and full OCR costs them a detector
+        pass at up to 2000 px plus recognition of whatever edges it mistook for text. This
+        reads a copy at half that resolution instead: no box, no recognition. Only the small
+        copy is made (never a full-size converted one). Should rapidocr's internals differ
+        from what this expects, the check answers True and full OCR runs.
+        """
+        self.load()
+        long_side = max(image.size)
+        side = max(self.precheck_side or PRECHECK_SIDE, min(long_side, FULL_OCR_SIDE) // 2)
+        scale = min(1.0, side / long_side)
+        size = (max(1, round(image.width * scale * self.squeeze)),
+                max(1, round(image.height * scale)))
+        if image.mode in ("RGB", "L", "RGBA"):
+            small = to_rgb(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+        else:  # palette, 16-bit, float: convert first (rare)
+            small = to_rgb(image).resize(size, Image.Resampling.BILINEAR)
+        try:
+            return self._reads_text(small)
+        except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: do the full OCR
+            log.warning("OCR text-presence check unavailable (%s); running full OCR", exc)
+            self.precheck_side = None
+            return True
+
+    def _reads_text(self, small: Image.Image) -> bool:
+        """rapidocr's detector on ``small`` at its own size; its recogniser on any boxes."""
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
+
+        if self._precheck_engine is None:
+            # its own ONNX sessions: shared with full OCR, the small inputs slowed the full-size
+            # ones that followed (1.7 -> 3 s an image, measured)
+            from rapidocr_onnxruntime import RapidOCR
+
+            self._precheck_engine = RapidOCR()
+        engine = self._precheck_engine
+        det = engine.text_det
+        if self._precheck_post is None:
+            self._precheck_post = DBPostProcess(thresh=0.3, box_thresh=0.5, max_candidates=1000,
+                                                unclip_ratio=1.6, use_dilation=True)
+        arr = engine.load_img(small)  # the array layout rapidocr's models take
+        batch = DetPreProcess(max(arr.shape[:2]), "max", det.mean, det.std)(arr)
+        if batch is None:
+            return False
+        with self._run_lock:
+            boxes, _scores = self._precheck_post(det.infer(batch)[0], arr.shape[:2])
+            if len(boxes) == 0:
+                return False
+            # widest boxes first, one at a time: on an image with text the first is usually a
+            # line, and the check stops there
+            boxes = boxes.astype(np.float32)
+            widest = np.argsort(-np.ptp(boxes[:, :, 0], axis=1))
+            for crop in engine.get_crop_img_list(arr, boxes[widest]):
+                (text, score), = engine.text_rec([crop])[0]
+                if float(score) >= self.min_confidence and len(str(text).strip()) >= 2:
+                    return True
+        return False
 
 
 def _bounds(line: OcrLine) -> tuple[float, float, float, float]:

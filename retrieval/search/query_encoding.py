@@ -118,17 +118,19 @@ class QueryEncoder:
             q.close()
 
     def _queue(self, space: str) -> EncodeQueue:
-        """The thread that encodes queries for ``space`` (text: MiniLM; clip: CLIP's text tower)."""
-        enc = self._encoders()
-        encode: Callable[[list[str]], np.ndarray]
-        if space == "text":
-            assert enc.text is not None
-            encode = enc.text.encode
-        else:
-            assert enc.clip is not None
-            encode = enc.clip.encode_texts
+        """The thread that encodes queries for ``space`` (text: MiniLM; clip: CLIP's text tower).
+
+        The model runs on ONNX Runtime or torch as ``XMODAL_QUERY_RUNTIME`` says
+        (``retrieval/encoders/onnx.py``).
+        """
+        from retrieval.encoders.onnx import query_encode
+
         with self._lock:
             if space not in self._queues:
+                enc = self._encoders()
+                model = enc.text if space == "text" else enc.clip
+                assert model is not None
+                encode = query_encode(space, model, self.settings)  # ONNX Runtime or torch
                 self._queues[space] = EncodeQueue(space, encode, self._model_locks[space])
             return self._queues[space]
 
