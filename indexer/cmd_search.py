@@ -17,6 +17,7 @@ from retrieval.errors import XmodalError
 from retrieval.results import Query, Result, SearchResponse
 
 SPACE_NAMES = ("text", "clip", "keyword")
+FUSIONS = ["auto", "rrf", "score"]
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -134,10 +135,11 @@ def _table(response: SearchResponse, offset: int) -> Table:
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
     "--fusion",
-    type=click.Choice(["rrf", "score"]),
-    default="rrf",
+    type=click.Choice(FUSIONS),
+    default="auto",
     show_default=True,
-    help="Reciprocal rank fusion, or weighted min-max normalised scores.",
+    help="auto: each space's separated scores (docs/quality.md); rrf: reciprocal rank "
+    "fusion; score: weighted min-max normalised scores.",
 )
 @click.option(
     "--weight",
@@ -210,7 +212,7 @@ def open_engine(settings: Settings) -> Any:
 
 @click.command("eval")
 @click.argument("qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True)
+@click.option("--fusion", type=click.Choice(FUSIONS), default="auto", show_default=True)
 @click.option(
     "--space",
     "spaces",
@@ -218,45 +220,39 @@ def open_engine(settings: Settings) -> Any:
     multiple=True,
     help="Measure only these spaces (repeatable); default: all, fused.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["all", "dev", "heldout"]),
+    default="all",
+    show_default=True,
+    help="Only the queries of this split (a generated evaluation marks each: tune on dev).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def eval_command(
-    settings: Settings, qrels: Path, fusion: str, spaces: tuple[str, ...], as_json: bool
+    settings: Settings, qrels: Path, fusion: str, spaces: tuple[str, ...], split: str,
+    as_json: bool,
 ) -> None:
-    """Measure Recall@1/5/10, MRR@10 and nDCG@10 (per kind and overall) on a qrels file."""
-    from retrieval.evaluation import load_qrels, run_qrels
+    """Measure Recall@1/5/10, MRR@10 and nDCG@10 per kind, fused and for each space alone."""
+    from indexer.eval_tables import comparison_json, print_report
+    from retrieval.evaluation import load_qrels
+    from retrieval.space_eval import collect, compare, fused_report
 
     try:
-        lines = load_qrels(qrels)
+        lines = [x for x in load_qrels(qrels) if split == "all" or x.split == split]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     weights = {s: (1.0 if s in spaces else 0.0) for s in SPACE_NAMES} if spaces else None
     engine = open_engine(settings)
     try:
-        report = run_qrels(engine, lines, fusion=fusion, weights=weights)
+        runs = collect(engine, lines, weights)
     except (ValueError, XmodalError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         engine.close()
+    report = fused_report(runs, fusion)  # type: ignore[arg-type]
+    comparison = compare(runs, fusion)  # type: ignore[arg-type]
     if as_json:
-        click.echo(json.dumps(report.as_dict()))
+        click.echo(json.dumps({**report.as_dict(), "spaces": comparison_json(comparison)}))
         return
-    table = Table(title=f"{qrels.name}: {report.overall.queries} queries")
-    for col in ("kind", "queries", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "p50 ms"):
-        table.add_column(col, justify="left" if col == "kind" else "right")
-    latency = {**report.kind_latency, "overall": (report.latency_p50, report.latency_p95)}
-    rows = [*sorted(report.kinds.items()), ("overall", report.overall)]
-    for kind, m in rows:
-        table.add_row(
-            kind,
-            str(m.queries),
-            *(f"{v:.3f}" for v in (m.recall[1], m.recall[5], m.recall[10], m.mrr10, m.ndcg10)),
-            f"{latency[kind][0] * 1000:.0f}",
-        )
-    console = Console()
-    console.print(table)
-    console.print(
-        f"latency p50 {report.latency_p50 * 1000:.0f} ms, p95 {report.latency_p95 * 1000:.0f} ms"
-    )
-    if report.unknown_relevant:
-        console.print(f"[yellow]not indexed: {', '.join(report.unknown_relevant)}[/yellow]")
+    print_report(f"{qrels.name} ({split}): {report.overall.queries} queries", report, comparison)

@@ -24,6 +24,7 @@ import math
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +45,9 @@ from retrieval.results import (
     SearchResponse,
 )
 from retrieval.search.fusion import Fused, Hit, fuse
-from retrieval.search.keywords import keyword_hits
+from retrieval.search.keywords import keyword_hits, keyword_terms
 from retrieval.search.query_encoding import QueryEncoder, clip_query
+from retrieval.search.separation import GOOD_MATCH, confidences
 from retrieval.store import VectorStore, describe_store, open_vector_index
 
 if TYPE_CHECKING:
@@ -55,6 +57,19 @@ log = logging.getLogger(__name__)
 
 SPACES = ("text", "clip", "keyword")
 VECTOR_SPACES = ("text", "clip")
+
+
+@dataclass
+class Candidates:
+    """A query's per-space hits before fusion, with what fusion and the answer need."""
+
+    lists: dict[str, list[Hit]]
+    weights: dict[str, float]
+    terms: int  # distinct keyword terms of the query's words
+    echo: QueryEcho
+    path_glob: str | None
+
+
 CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 
@@ -118,6 +133,14 @@ class Engine:
         that cannot be decoded (or audio with no speech in it).
         """
         t0 = time.perf_counter()
+        found = self.candidates(query)
+        fused = fuse(found.lists, method=query.fusion, weights=found.weights,
+                     terms=found.terms, image_query=found.echo.image)
+        return self._respond(fused, query.offset, query.limit, found.echo, found.path_glob, t0,
+                             calibrated=query.fusion == "auto")
+
+    def candidates(self, query: Query) -> Candidates:
+        """Each space's scored parts for ``query``, unfused (``search``, ``xmodal eval``)."""
         text = (query.text or "").strip()
         if not text and query.image is None and query.audio is None:
             raise ValueError("empty query: give text, an image or audio")
@@ -163,9 +186,9 @@ class Engine:
                 clip_text.result() if clip_text else None, image_vec, weights.get("image", 1.0))
             if clip_vec is not None:
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
-        fused = fuse(lists, method=query.fusion, weights=weights)
         echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
-        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0)
+        return Candidates(lists, weights, len(keyword_terms(words)) if words else 0, echo,
+                          filters.path_glob)
 
     def _weights(self, given: dict[str, float] | None) -> dict[str, float]:
         """Per-space weights (default 1); ``image`` weighs the picture against the text in CLIP."""
@@ -217,18 +240,21 @@ class Engine:
         echo: QueryEcho,
         path_glob: str | None,
         t0: float,
+        calibrated: bool = False,
     ) -> SearchResponse:
         """Drop items with no indexed path left, count per type, and dress one page."""
         shown = item_paths(self.catalog, [f.item_id for f in fused], path_glob)
         fused = [f for f in fused if f.item_id in shown]
+        conf = confidences([f.score for f in fused]) if calibrated else None
         counts: dict[str, int] = {}
         for f in fused:
             t = shown[f.item_id][0]
             counts[t] = counts.get(t, 0) + 1
         page = fused[offset : offset + limit]
+        page_conf = conf[offset : offset + limit] if conf is not None else [None] * len(page)
         parts = self.catalog.parts_for(f.part_id for f in page)
         results = []
-        for f in page:
+        for f, c in zip(page, page_conf, strict=True):
             item_type, path = shown[f.item_id]
             part = parts.get(f.part_id)
             match = (
@@ -244,10 +270,13 @@ class Engine:
                     score=f.score,
                     match=match,
                     scores=f.space_scores(),
+                    confidence=c,
+                    good=None if c is None else c >= GOOD_MATCH,
                 )
             )
         return SearchResponse(
-            query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0
+            query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0,
+            good_matches=None if conf is None else sum(c >= GOOD_MATCH for c in conf),
         )
 
     # -- more like this -------------------------------------------------------------------

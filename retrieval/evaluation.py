@@ -113,6 +113,14 @@ class QrelsLine:
     text: str | None = None
     image: Path | None = None
     audio: Path | None = None
+    id: str | None = None
+    split: str = "all"  # "dev" or "heldout" in a generated evaluation (bench/quality)
+    said: str | None = None  # the words a spoken query really says, to score its transcript
+
+    @property
+    def is_none(self) -> bool:
+        """A query with no relevant item: it tests the relevance cut-off, not the ranking."""
+        return not self.relevant
 
 
 def load_qrels(path: Path) -> list[QrelsLine]:
@@ -127,8 +135,8 @@ def load_qrels(path: Path) -> list[QrelsLine]:
             rel = obj["relevant"]
             if isinstance(rel, str):
                 rel = [rel]
-            if not rel:
-                raise ValueError("'relevant' is empty")
+            if not rel and obj.get("kind") != "none":
+                raise ValueError("'relevant' is empty (allowed only with \"kind\": \"none\")")
             if not any(obj.get(key) for key in ("text", "image", "audio")):
                 raise ValueError("needs 'text', 'image' or 'audio'")
             line = QrelsLine(
@@ -137,6 +145,9 @@ def load_qrels(path: Path) -> list[QrelsLine]:
                 text=obj.get("text") or None,
                 image=_resolve(base, obj["image"]) if obj.get("image") else None,
                 audio=_resolve(base, obj["audio"]) if obj.get("audio") else None,
+                id=str(obj["id"]) if obj.get("id") is not None else None,
+                split=str(obj.get("split") or "all"),
+                said=obj.get("said") or None,
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{n}: bad qrels line: {exc}") from exc
@@ -193,6 +204,8 @@ def run_qrels(
     unknown: list[str] = []
     per_query: list[dict[str, Any]] = []
     for line in lines:
+        if line.is_none:
+            continue  # nothing to rank against; ``retrieval.space_eval`` scores these
         relevant: set[Hashable] = set()
         for p in line.relevant:
             item = engine.item_id_for_path(p)

@@ -32,6 +32,10 @@ class Result(BaseModel):
     score: float
     match: Match
     scores: dict[str, SpaceScore] = Field(default_factory=dict)
+    # Calibrated chance that this is a match, and whether it clears the good-match cut-off
+    # (docs/quality.md); None when the fusion method has no calibration (rrf, score).
+    confidence: float | None = None
+    good: bool | None = None
 
 
 class QueryEcho(BaseModel):
@@ -45,6 +49,7 @@ class SearchResponse(BaseModel):
     results: list[Result]
     counts: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
+    good_matches: int | None = None  # results over the cut-off in the whole ranking; 0: none
 
 
 class Failure(BaseModel):
@@ -96,6 +101,6 @@ class Query(BaseModel):
     modified_after: float | None = None  # unix seconds
     modified_before: float | None = None
     weights: dict[str, float] | None = None  # per space: text, clip, keyword
-    fusion: Literal["rrf", "score"] = "rrf"
+    fusion: Literal["auto", "rrf", "score"] = "auto"
     limit: int = Field(default=20, ge=1, le=200)
     offset: int = Field(default=0, ge=0)
