@@ -104,8 +104,17 @@ def _table(response: SearchResponse, offset: int) -> Table:
     table.add_column("path", overflow="fold")
     table.add_column("match", overflow="fold")
     table.add_column("score", justify="right")
+    calibrated = response.good_matches is not None
+    if calibrated:
+        table.add_column("confidence", justify="right")
+    weak_shown = False
     for n, r in enumerate(response.results, start=offset + 1):
-        table.add_row(str(n), r.type, r.path, _match_cell(r), f"{r.score:.4f}")
+        if r.good is False and not weak_shown:  # the cut-off: what follows is a weak match
+            weak_shown = True
+            table.add_section()
+            table.add_row("", "", "[dim]weaker matches[/dim]", "", "", "")
+        cells = [str(n), r.type, r.path, _match_cell(r), f"{r.score:.4f}"]
+        table.add_row(*cells, *([f"{r.confidence:.0%}"] if calibrated else []))
     return table
 
 
@@ -195,6 +204,8 @@ def search(
     if not response.results:
         console.print("no results")
         return
+    if response.good_matches == 0:
+        console.print("[yellow]no good match[/yellow]; the closest results:")
     console.print(_table(response, offset))
     counts = ", ".join(f"{n} {t}" for t, n in sorted(response.counts.items()))
     console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")

@@ -32,13 +32,13 @@ def print_report(title: str, report: EvalReport, comparison: Comparison) -> None
     spaces = [s for s in SPACE_ORDER if any(s in r.mrr for r in comparison.rows.values())]
     if len(spaces) > 1:
         versus = Table(title="MRR@10: fused vs each space alone")
-        for col in ("kind", "queries", "fused", *spaces, "best single", "fused - best"):
+        for col in ("kind", "queries", "fused", *spaces, "best", "fused-best"):
             versus.add_column(col, justify="left" if col == "kind" else "right")
         for kind, row in comparison.rows.items():
             versus.add_row(
                 kind, str(row.queries), f"{row.mrr['fused']:.3f}",
                 *(f"{row.mrr[s]:.3f}" if s in row.mrr else "-" for s in spaces),
-                f"{row.best_space} {row.best:.3f}", f"{row.mrr['fused'] - row.best:+.3f}",
+                row.best_space or "-", f"{row.mrr['fused'] - row.best:+.3f}",
             )
         console.print(versus)
     if comparison.none_queries:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
+    # Spoken queries: prompt Whisper with the collection's rare, frequent words (docs/quality.md)
+    query_vocabulary: bool = True
     ocr_enabled: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).

@@ -45,9 +45,10 @@ from retrieval.results import (
     SearchResponse,
 )
 from retrieval.search.fusion import Fused, Hit, fuse
-from retrieval.search.keywords import keyword_hits, keyword_terms
+from retrieval.search.keywords import keyword_hits
 from retrieval.search.query_encoding import QueryEncoder, clip_query
 from retrieval.search.separation import GOOD_MATCH, confidences
+from retrieval.search.vocabulary import PromptCache
 from retrieval.store import VectorStore, describe_store, open_vector_index
 
 if TYPE_CHECKING:
@@ -65,7 +66,6 @@ class Candidates:
 
     lists: dict[str, list[Hit]]
     weights: dict[str, float]
-    terms: int  # distinct keyword terms of the query's words
     echo: QueryEcho
     path_glob: str | None
 
@@ -84,7 +84,8 @@ class Engine:
         self._encoders = encoders
         self._lock = threading.Lock()
         self._indexes: dict[str, VectorStore] = {}
-        self.queries = QueryEncoder(settings, lambda: self.encoders)
+        vocabulary = PromptCache(self.catalog).get if settings.query_vocabulary else None
+        self.queries = QueryEncoder(settings, lambda: self.encoders, vocabulary)
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -135,7 +136,7 @@ class Engine:
         t0 = time.perf_counter()
         found = self.candidates(query)
         fused = fuse(found.lists, method=query.fusion, weights=found.weights,
-                     terms=found.terms, image_query=found.echo.image)
+                     image_query=found.echo.image)
         return self._respond(fused, query.offset, query.limit, found.echo, found.path_glob, t0,
                              calibrated=query.fusion == "auto")
 
@@ -187,8 +188,7 @@ class Engine:
             if clip_vec is not None:
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
         echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
-        return Candidates(lists, weights, len(keyword_terms(words)) if words else 0, echo,
-                          filters.path_glob)
+        return Candidates(lists, weights, echo, filters.path_glob)
 
     def _weights(self, given: dict[str, float] | None) -> dict[str, float]:
         """Per-space weights (default 1); ``image`` weighs the picture against the text in CLIP."""

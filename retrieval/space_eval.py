@@ -45,7 +45,6 @@ class QueryRun:
     relevant: set[int]
     lists: dict[str, list[Hit]]
     weights: dict[str, float]
-    terms: int
     image: bool = False  # the query holds a picture
     transcript: str | None = None
     said: str | None = None  # what a spoken query really says, for WER
@@ -76,7 +75,7 @@ def collect(engine: Engine, lines: Sequence[QrelsLine],
             id=line.id or f"{line.kind}:{len(runs)}", kind=line.kind, split=line.split,
             relevant=relevant, lists=found.lists,
             unknown=[p for p, i in found_ids.items() if i is None],
-            weights=found.weights, terms=found.terms, image=found.echo.image,
+            weights=found.weights, image=found.echo.image,
             transcript=found.echo.transcript,
             said=line.said, seconds=time.perf_counter() - t0,
         ))
@@ -85,8 +84,7 @@ def collect(engine: Engine, lines: Sequence[QrelsLine],
 
 def fused(run: QueryRun, method: FusionMethod = "auto") -> list[Fused]:
     """The run's fused ranking, the way ``Engine.search`` would rank it."""
-    return fuse(run.lists, method=method, weights=run.weights, terms=run.terms,
-                image_query=run.image)
+    return fuse(run.lists, method=method, weights=run.weights, image_query=run.image)
 
 
 def rankings(run: QueryRun, method: FusionMethod = "auto") -> dict[str, list[int]]:

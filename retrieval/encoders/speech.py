@@ -168,23 +168,31 @@ class SpeechTranscriber(LazyModel):
         name = Path(self.model_name).name.removesuffix(".pt")
         return "en" if name.endswith(".en") else None
 
-    def _run_block(self, audio: np.ndarray) -> tuple[str | None, Iterator[RawSegment]]:
+    def _run_block(
+        self, audio: np.ndarray, prompt: str | None = None
+    ) -> tuple[str | None, Iterator[RawSegment]]:
         """One block through the backend: (language, iterator of (start, end, text))."""
         lang = self._language_hint()
         if self.backend == "faster":
             segs, info = self._model.transcribe(
-                audio, language=lang, beam_size=5, condition_on_previous_text=False
+                audio, language=lang, beam_size=5, condition_on_previous_text=False,
+                initial_prompt=prompt,
             )
             return info.language, ((s.start, s.end, s.text) for s in segs)
         result = self._model.transcribe(
             audio, language=lang, fp16=self.compute_device == "cuda",
-            condition_on_previous_text=False, verbose=None,
+            condition_on_previous_text=False, verbose=None, initial_prompt=prompt,
         )
         segs = result.get("segments", [])
         return result.get("language"), ((s["start"], s["end"], s["text"]) for s in segs)
 
-    def transcribe(self, path: Path, block_seconds: float = 600.0) -> Transcript:
+    def transcribe(
+        self, path: Path, block_seconds: float = 600.0, prompt: str | None = None
+    ) -> Transcript:
         """Timed segments of what is said in ``path``, ordered and clamped inside the clip.
+
+        ``prompt`` is Whisper's initial prompt: words it should expect (spoken queries get the
+        collection's vocabulary, ``retrieval.search.vocabulary``).
 
         Raises MediaError for undecodable or too-short audio, and ``MediaError("no speech
         found ...")`` when nothing is said (silence or noise), rather than an empty transcript,
@@ -199,7 +207,7 @@ class SpeechTranscriber(LazyModel):
             duration = block_end
             if audio.size == 0 or float(np.abs(audio).max()) < SILENCE_PEAK:
                 continue
-            lang, found = self._run_block(np.ascontiguousarray(audio, dtype=np.float32))
+            lang, found = self._run_block(np.ascontiguousarray(audio, dtype=np.float32), prompt)
             for start, end, text in found:
                 text = text.strip()
                 if not text or not any(ch.isalnum() for ch in text):

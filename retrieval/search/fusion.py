@@ -90,7 +90,6 @@ def _contributions(
     weights: Mapping[str, float],
     method: FusionMethod,
     k: int,
-    terms: int = 0,
     image_query: bool = False,
 ) -> dict[str, dict[int, float]]:
     """What each space adds to each item's fused score."""
@@ -99,7 +98,7 @@ def _contributions(
     for name, items in per_space.items():
         w = weights[name]
         if method == "auto":
-            add = (separation.keyword_contributions(items, terms)
+            add = (separation.keyword_contributions(items)
                    if name == separation.KEYWORD_SPACE
                    else separation.vector_contributions(items, leading=name == lead))
             out[name] = {item: w * v for item, v in add.items()}
@@ -122,7 +121,6 @@ def fuse(
     method: FusionMethod = "rrf",
     weights: Mapping[str, float] | None = None,
     k: int = RRF_K,
-    terms: int = 0,
     image_query: bool = False,
 ) -> list[Fused]:
     """Fuse each space's hits into one item ranking, best first.
@@ -140,7 +138,7 @@ def fuse(
     per_space = {
         name: collapse(hits) for name, hits in sorted(lists.items()) if hits and w[name] > 0
     }
-    contrib = _contributions(per_space, w, method, k, terms, image_query)
+    contrib = _contributions(per_space, w, method, k, image_query)
 
     fused: dict[int, Fused] = {}
     best: dict[int, tuple[float, str]] = {}

@@ -36,9 +36,15 @@ QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
 class QueryEncoder:
     """Query vectors for the ``text`` and ``clip`` spaces, and transcripts of spoken queries."""
 
-    def __init__(self, settings: Settings, encoders: Callable[[], Encoders]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: Callable[[], Encoders],
+        vocabulary: Callable[[], str | None] | None = None,
+    ) -> None:
         self.settings = settings
         self._encoders = encoders  # the engine's lazily loaded models
+        self._vocabulary = vocabulary  # Whisper's prompt for spoken queries, if any
         self._lock = threading.Lock()
         self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
         self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
@@ -97,9 +103,10 @@ class QueryEncoder:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(audio)
+            prompt = self._vocabulary() if self._vocabulary is not None else None
             with self._model_locks["speech"]:
                 try:
-                    transcript = speech.transcribe(Path(tmp))
+                    transcript = speech.transcribe(Path(tmp), prompt=prompt)
                 except XmodalError:
                     raise
                 except Exception as exc:  # a decoder's own error: the upload is bad
