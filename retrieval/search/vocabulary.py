@@ -22,6 +22,7 @@ from retrieval.search.keywords import STOPWORDS
 SAMPLE_PARTS = 5000  # parts read to count words; the rest of a big collection is skipped
 PROMPT_TOKENS = 120  # Whisper accepts up to 223 prompt tokens; leave room for its own
 MIN_DOCS = 2  # a word seen in one part only is not the collection's vocabulary
+MIN_PARTS = 200  # fewer parts than this are too few to tell a collection's vocabulary
 CANDIDATE_WORDS = 1500  # the most widespread words, of which the rarest are kept
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#-]{2,}")
 
@@ -41,9 +42,9 @@ def rarity(word: str) -> float:
 
 
 def collection_prompt(catalog: Catalog) -> str | None:
-    """Comma-separated frequent, rare words of the indexed text (None for an empty collection)."""
+    """A sentence naming the indexed text's frequent, rare words (None for a small collection)."""
     total = catalog.conn.execute("SELECT COUNT(*) FROM parts WHERE text IS NOT NULL").fetchone()[0]
-    if not total:
+    if total < MIN_PARTS:
         return None
     step = max(1, total // SAMPLE_PARTS)
     rows = catalog.conn.execute(
@@ -70,7 +71,8 @@ def collection_prompt(catalog: Catalog) -> str | None:
             break
         chosen.append(word)
         tokens += cost
-    return ", ".join(chosen) or None
+    # A sentence, not a bare list: a bare list prompts Whisper to hear lists of words.
+    return f"Questions about {', '.join(chosen)}." if chosen else None
 
 
 class PromptCache:
