@@ -87,10 +87,10 @@ def run(settings: Any, encoders: Any, root: Path, sequential: bool) -> dict[str,
     wall = time.perf_counter() - t
     cpu1 = proc.cpu_times()
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    files = result.report.added + result.report.updated
-    for failure in result.report.failures[:3]:
+    files = result.added + result.updated
+    for failure in result.failures[:3]:
         print(f"  failed: {failure.path}: {failure.reason}")
-    return {"wall": wall, "files": files, "failed": result.report.failed,
+    return {"wall": wall, "files": files, "failed": result.failed,
             "cpu_util": cpu / (wall * (os.cpu_count() or 1))}
 
 

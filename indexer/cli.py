@@ -10,9 +10,11 @@ from indexer.cmd_index import index, remove, repair, stats
 from indexer.cmd_models import models
 from indexer.cmd_search import eval_command, search
 from indexer.cmd_serve import serve
+from retrieval import __version__
 
 
 @click.group()
+@click.version_option(__version__, prog_name="xmodal")
 @click.option(
     "--data",
     "data_dir",

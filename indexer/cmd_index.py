@@ -7,68 +7,29 @@ start or go on (another run holds the data dir, a model changed without ``--reem
 
 from __future__ import annotations
 
-import errno
-import json
 import os
-import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from indexer.output import Command, print_json
 from retrieval.config import Settings
 from retrieval.errors import XmodalError
 
 EXIT_INTERRUPTED = 130
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
+def _require_catalog(settings: Settings) -> None:
+    from retrieval.ingest.ingestor import catalog_path
+
+    if not catalog_path(settings).exists():
+        raise XmodalError(f"no catalog in {settings.data_dir}; run `xmodal index PATH` first")
 
 
-FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-def explain(exc: BaseException, settings: Settings) -> str | None:
-    """A one-line explanation for failures of the environment (disk full, damaged catalog)."""
-    text = str(exc).lower()
-    data = Path(settings.data_dir)
-    if (isinstance(exc, OSError) and exc.errno in FULL_ERRNOS) or (
-            isinstance(exc, sqlite3.Error) and ("full" in text or "too large" in text)):
-        return (f"no space left for {data} (disk full, quota or file size limit): {exc}. "
-                "Everything committed before is kept; free some space and run again.")
-    if isinstance(exc, sqlite3.OperationalError) and "i/o" in text:
-        return (f"could not write to {data} ({exc}): the disk may be full, a quota or file size "
-                "limit reached, or the disk failing. Everything committed before is kept; "
-                "free some space and run again (`xmodal repair` checks the catalog).")
-    if isinstance(exc, sqlite3.DatabaseError):
-        return (f"the catalog in {data} cannot be used ({exc}). Restore it from a backup, or "
-                "move catalog.sqlite away and run `xmodal index` again to rebuild it.")
-    return None
-
-
-@contextmanager
-def guarded(settings: Settings) -> Iterator[None]:
-    """Turn known failures into a message and exit code 1 instead of a traceback."""
-    try:
-        yield
-    except XmodalError as exc:
-        _fail(exc)
-    except (OSError, sqlite3.Error) as exc:
-        message = explain(exc, settings)
-        if message is None:
-            raise
-        click.echo(f"error: {message}", err=True)
-        sys.exit(1)
-
-
-@click.command()
+@click.command(cls=Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as one JSON object.")
 @click.option("--prune", is_flag=True, help="Forget indexed files under PATH that are gone.")
@@ -87,16 +48,14 @@ def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: boo
     from indexer.pipeline import run_index, summary_table
 
     err = Console(stderr=True)
-    with guarded(settings):
-        result = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
-                           progress=not quiet, batch_files=batch_files,
-                           ray_address=ray_address)
+    report = run_index(settings, list(paths), prune=prune, reembed=reembed, console=err,
+                       progress=not quiet, batch_files=batch_files, ray_address=ray_address)
     if as_json:
-        click.echo(result.report.model_dump_json())
-        err.print(summary_table(result))
+        print_json(report)
+        err.print(summary_table(report))
     else:
-        Console().print(summary_table(result))
-    if result.interrupted:
+        Console().print(summary_table(report))
+    if report.interrupted:
         # Committed and saved; decoder threads still busy with abandoned files must not hold
         # the exit (the interpreter would join them), so leave without waiting for them.
         sys.stdout.flush()
@@ -104,73 +63,44 @@ def index(settings: Settings, paths: tuple[Path, ...], as_json: bool, prune: boo
         os._exit(EXIT_INTERRUPTED)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_obj
 def remove(settings: Settings, paths: tuple[Path, ...]) -> None:
     """Forget files (and everything indexed below a folder); the files stay on disk."""
-    from retrieval.ingest.ingestor import Ingestor
+    from retrieval.engine import Engine
 
-    with guarded(settings), Ingestor(settings, None, lock_timeout=30.0) as ing:
-        n = ing.remove(paths)
+    _require_catalog(settings)
+    with Engine(settings) as engine:
+        n = engine.remove(paths, wait=30.0)
     click.echo(f"removed {n} path{'s' if n != 1 else ''}")
 
 
-def collect_stats(settings: Settings) -> dict[str, Any]:
-    """Items per type, vectors per space, index kind and size, models, disk use."""
-    from retrieval.catalog.database import Catalog
-    from retrieval.ingest.ingestor import catalog_path
-    from retrieval.store import describe_store, open_vector_index
-
-    data = Path(settings.data_dir)
-    path = catalog_path(settings)
-    if not path.exists():
-        raise XmodalError(f"no catalog in {data}; run `xmodal index PATH` first")
-    cat = Catalog(path)
-    try:
-        counts = cat.counts()
-        spaces: dict[str, Any] = {}
-        for space in cat.spaces():
-            model = cat.space_model(space)
-            idx = open_vector_index(settings, cat, space)
-            file = data / f"{space}.faiss"
-            spaces[space] = {
-                "model": model[0] if model else None,
-                "dim": model[1] if model else None,
-                "vectors": counts["vectors"].get(space, 0),  # type: ignore[union-attr]
-                "index": idx.kind if idx is not None else None,
-                "index_vectors": idx.ntotal if idx is not None else 0,
-                "index_bytes": file.stat().st_size if file.exists() else 0,
-            }
-    finally:
-        cat.close()
-    disk = sum(p.stat().st_size for p in data.iterdir() if p.is_file())
-    return {"data_dir": str(data.resolve()), "store": describe_store(settings), **counts,
-            "spaces": spaces, "disk_bytes": disk}
-
-
-@click.command()
+@click.command(cls=Command)
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @click.pass_obj
 def stats(settings: Settings, as_json: bool) -> None:
     """What is indexed: items per type, vectors per space, index types, models, disk use."""
-    with guarded(settings):
-        info = collect_stats(settings)
+    from retrieval.engine import Engine
+
+    _require_catalog(settings)
+    with Engine(settings) as engine:
+        info = engine.stats()
     if as_json:
-        click.echo(json.dumps(info))
+        print_json(info)
         return
     con = Console()
-    con.print(f"data dir: {info['data_dir']} ({info['disk_bytes'] / 1e6:.1f} MB)")
-    items = ", ".join(f"{n} {t}" for t, n in sorted(info["items"].items())) or "none"
-    con.print(f"items: {items}; files: {info['files']}")
+    con.print(f"data dir: {info.data_dir} ({info.disk_bytes / 1e6:.1f} MB)")
+    items = ", ".join(f"{n} {t}" for t, n in sorted(info.items.items())) or "none"
+    con.print(f"items: {items}; files: {info.files}")
     table = Table("space", "model", "dim", "vectors", "index", "index size")
-    for name, s in info["spaces"].items():
-        table.add_row(name, str(s["model"]), str(s["dim"]), str(s["vectors"]), str(s["index"]),
-                      f"{s['index_bytes'] / 1e6:.1f} MB")
+    for name, s in info.spaces.items():
+        table.add_row(name, str(s.model), str(s.dim), str(s.vectors), str(s.index),
+                      f"{s.index_bytes / 1e6:.1f} MB")
     con.print(table)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.pass_obj
 def repair(settings: Settings) -> None:
     """Check the catalog and rebuild every vector index from the stored vectors."""
@@ -180,27 +110,23 @@ def repair(settings: Settings) -> None:
     from retrieval.store import rebuild_vector_index
     from retrieval.store.faiss_index import remove_stale_temps
 
-    if not catalog_path(settings).exists():
-        _fail(XmodalError(f"no catalog in {settings.data_dir}; run `xmodal index PATH` first"))
+    _require_catalog(settings)
     lock = WriteLock(Path(settings.data_dir))
-    with guarded(settings):
-        lock.acquire(30.0)
-    problems: list[str] = []
+    lock.acquire(30.0)
     try:
-        with guarded(settings):
-            cat = Catalog(catalog_path(settings))
+        cat = Catalog(catalog_path(settings))
+        problems = cat.integrity_check()
+        for p in problems:
+            click.echo(f"problem: {p}", err=True)
+        if problems:
+            cat.repair_keywords()
             problems = cat.integrity_check()
-            for p in problems:
-                click.echo(f"problem: {p}", err=True)
-            if problems:
-                cat.repair_keywords()
-                problems = cat.integrity_check()
-            remove_stale_temps(Path(settings.data_dir))
-            for space in cat.spaces():
-                idx = rebuild_vector_index(settings, cat, space)
-                idx.save()
-                click.echo(f"{space}: rebuilt {idx.ntotal} vectors ({idx.kind})")
-            cat.close()
+        remove_stale_temps(Path(settings.data_dir))
+        for space in cat.spaces():
+            idx = rebuild_vector_index(settings, cat, space)
+            idx.save()
+            click.echo(f"{space}: rebuilt {idx.ntotal} vectors ({idx.kind})")
+        cat.close()
     finally:
         lock.release()
     if problems:

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from indexer.output import Command, print_json
+from retrieval.config import Settings
 
-@click.command("models")
+
+@click.command("models", cls=Command)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@click.pass_context
-def models(ctx: click.Context, as_json: bool) -> None:
+@click.pass_obj
+def models(settings: Settings, as_json: bool) -> None:
     """Load each encoder and report its weights, device, and whether it is available.
 
     Exits 0 even when some are unavailable: a missing model disables its modality, it does not
     break xmodal.
     """
-    from retrieval.config import Settings, get_settings
     from retrieval.encoders import Encoders
 
-    settings = ctx.obj if isinstance(ctx.obj, Settings) else get_settings()
     log = logging.getLogger("retrieval.encoders")
     level, log.level = log.level, logging.ERROR  # the table says it; no duplicate warnings
     try:
@@ -30,7 +30,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
     finally:
         log.setLevel(level)
     if as_json:
-        click.echo(json.dumps([s.model_dump() for s in statuses], indent=2))
+        print_json(statuses)
         return
     table = Table(title="xmodal encoders")
     table.add_column("encoder")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from indexer.output import Command, print_json
 from retrieval.config import Settings
-from retrieval.errors import XmodalError
 from retrieval.results import Query, Result, SearchResponse
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 SPACE_NAMES = ("text", "clip", "keyword")
 FUSIONS = ["auto", "rrf", "score"]
@@ -60,26 +62,6 @@ def _weights(pairs: tuple[str, ...]) -> dict[str, float] | None:
     return out or None
 
 
-def response_json(response: SearchResponse) -> dict[str, Any]:
-    """The documented ``--json`` shape: the query echo and one object per result."""
-    return {
-        "query": {"text": response.query.text, "transcript": response.query.transcript},
-        "results": [
-            {
-                "id": r.id,
-                "path": r.path,
-                "type": r.type,
-                "score": r.score,
-                "match": {"text": r.match.text, "start": r.match.start, "end": r.match.end},
-                "scores": {
-                    name: {"rank": s.rank, "score": s.score} for name, s in r.scores.items()
-                },
-            }
-            for r in response.results
-        ],
-    }
-
-
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m}:{s:02d}"
@@ -103,22 +85,20 @@ def _table(response: SearchResponse, offset: int) -> Table:
     table.add_column("type")
     table.add_column("path", overflow="fold")
     table.add_column("match", overflow="fold")
-    table.add_column("score", justify="right")
-    calibrated = response.good_matches is not None
-    if calibrated:
-        table.add_column("confidence", justify="right")
+    calibrated = response.good_matches is not None  # a confidence means more than a score
+    table.add_column("confidence" if calibrated else "score", justify="right")
     weak_shown = False
     for n, r in enumerate(response.results, start=offset + 1):
         if r.good is False and not weak_shown:  # the cut-off: what follows is a weak match
             weak_shown = True
             table.add_section()
-            table.add_row("", "", "[dim]weaker matches[/dim]", "", "", "")
-        cells = [str(n), r.type, r.path, _match_cell(r), f"{r.score:.4f}"]
-        table.add_row(*cells, *([f"{r.confidence:.0%}"] if calibrated else []))
+            table.add_row("", "", "[dim]weaker matches[/dim]", "", "")
+        shown = f"{r.confidence:.0%}" if r.confidence is not None else f"{r.score:.4f}"
+        table.add_row(str(n), r.type, r.path, _match_cell(r), shown)
     return table
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("query", required=False)
 @click.option(
     "--image",
@@ -147,8 +127,8 @@ def _table(response: SearchResponse, offset: int) -> Table:
     type=click.Choice(FUSIONS),
     default="auto",
     show_default=True,
-    help="auto: each space's separated scores (docs/quality.md); rrf: reciprocal rank "
-    "fusion; score: weighted min-max normalised scores.",
+    help="auto: each space counts where its scores stand out (docs/quality.md); rrf: "
+    "reciprocal rank fusion; score: weighted min-max normalised scores.",
 )
 @click.option(
     "--weight",
@@ -181,24 +161,19 @@ def search(
         text=query,
         image=image.read_bytes() if image else None,
         audio=audio.read_bytes() if audio else None,
-        types=list(types) or None,  # type: ignore[arg-type]
+        types=list(types) or None,
         path_glob=_path_filter(path_glob),
         modified_after=_timestamp(after),
         modified_before=_timestamp(before),
         weights=_weights(weights),
-        fusion=fusion,  # type: ignore[arg-type]
+        fusion=fusion,
         limit=limit,
         offset=offset,
     )
-    engine = open_engine(settings)
-    try:
+    with open_engine(settings) as engine:
         response = engine.search(q)
-    except (ValueError, XmodalError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.close()
     if as_json:
-        click.echo(json.dumps(response_json(response), ensure_ascii=False))
+        print_json(response)
         return
     console = Console()
     if not response.results:
@@ -211,17 +186,14 @@ def search(
     console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")
 
 
-def open_engine(settings: Settings) -> Any:
-    """The engine over the data folder; a catalog it cannot use is a message, not a traceback."""
-    from retrieval.engine import Engine  # late: pulls in the model libraries
+def open_engine(settings: Settings) -> Engine:
+    """The engine over the data folder (imported late: it pulls in the model libraries)."""
+    from retrieval.engine import Engine
 
-    try:
-        return Engine(settings)
-    except XmodalError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return Engine(settings)
 
 
-@click.command("eval")
+@click.command("eval", cls=Command)
 @click.argument("qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fusion", type=click.Choice(FUSIONS), default="auto", show_default=True)
 @click.option(
@@ -249,21 +221,15 @@ def eval_command(
     from retrieval.evaluation import load_qrels
     from retrieval.space_eval import collect, compare, fused_report
 
-    try:
-        lines = [x for x in load_qrels(qrels) if split == "all" or x.split == split]
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    lines = [x for x in load_qrels(qrels) if split == "all" or x.split == split]
     weights = {s: (1.0 if s in spaces else 0.0) for s in SPACE_NAMES} if spaces else None
-    engine = open_engine(settings)
-    try:
+    with open_engine(settings) as engine:
         runs = collect(engine, lines, weights)
-    except (ValueError, XmodalError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.close()
     report = fused_report(runs, fusion)  # type: ignore[arg-type]
     comparison = compare(runs, fusion)  # type: ignore[arg-type]
     if as_json:
+        import json
+
         click.echo(json.dumps({**report.as_dict(), "spaces": comparison_json(comparison)}))
         return
     print_report(f"{qrels.name} ({split}): {report.overall.queries} queries", report, comparison)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from indexer.output import Command
 from retrieval.config import Settings
 
 
@@ -32,18 +33,13 @@ def check_catalog(settings: Settings) -> None:
     "Application startup failed".
     """
     from retrieval.catalog.database import Catalog
-    from retrieval.errors import XmodalError
 
     path = Path(settings.data_dir) / "catalog.sqlite"
-    if not path.exists():
-        return
-    try:
+    if path.exists():
         Catalog(path).close()
-    except XmodalError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--host", default=None, help="Interface to bind (default: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: 8000).")
 @click.pass_obj

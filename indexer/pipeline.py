@@ -1,9 +1,8 @@
 """One ``xmodal index`` run: scan, decode in threads, encode in batches, show progress.
 
-The heavy lifting is ``retrieval.ingest.ingestor.index_files`` (shared with web uploads); this
-module
-adds what only a terminal run needs: the scan, a rich progress bar with files/s and ETA on
-stderr, signal handling and the summary table.
+The run itself is ``retrieval.ingest.run.index_roots`` (the same for ``Engine.index`` and web
+uploads); this module adds what only a terminal run needs: a rich progress bar with files/s and
+ETA on stderr, signal handling and the summary table.
 
 Interruptions: the first Ctrl-C or SIGTERM sets a flag; the current batch finishes and commits,
 the indexes are saved, and the command exits 130. A second Ctrl-C stops at once (the catalog
@@ -12,13 +11,10 @@ is still consistent: batches are transactions, and indexes are rebuilt when stal
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -38,9 +34,8 @@ from rich.table import Table
 from rich.text import Text
 
 from retrieval.config import Settings
-from retrieval.ingest.ingestor import Ingestor, index_files
-from retrieval.ingest.scan import scan
-from retrieval.results import Failure, IndexReport
+from retrieval.ingest.run import index_roots
+from retrieval.results import IndexReport
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
@@ -53,14 +48,6 @@ class RateColumn(ProgressColumn):
         elapsed = task.elapsed or 0.0
         rate = task.completed / elapsed if elapsed > 0 else 0.0
         return Text(f"{rate:.1f} files/s", style="progress.data.speed")
-
-
-@dataclass
-class RunResult:
-    report: IndexReport
-    interrupted: bool
-    decoded: int
-    encoded: int
 
 
 @contextmanager
@@ -86,12 +73,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
               reembed: bool = False, encoders: Encoders | None = None,
               console: Console | None = None, progress: bool = True,
-              batch_files: int = 16, ray_address: str | None = None) -> RunResult:
-    """Index ``roots`` into ``settings.data_dir``; raises XmodalError when it cannot start.
-
-    ``ray_address`` (``auto``, ``HOST:PORT``, ``local``): decode and encode on that Ray
-    cluster (``retrieval.ingest.ray``); the catalog comes out as a local run makes it.
-    """
+              batch_files: int = 16, ray_address: str | None = None) -> IndexReport:
+    """``index_roots`` with a progress bar and Ctrl-C/SIGTERM as a graceful stop."""
     console = console or Console(stderr=True)
     if encoders is None:
         from retrieval.encoders import Encoders
@@ -99,42 +82,24 @@ def run_index(settings: Settings, roots: Sequence[Path], *, prune: bool = False,
         encoders = Encoders(settings)  # lazy: models load when a file needs them, and a
         # missing model is logged once and disables only its modality
     stop = threading.Event()
-    t0 = time.monotonic()
-    scan_failures: list[Failure] = []
-    with stop_on_signals(stop), Ingestor(settings, encoders, reembed=reembed) as ing:
-        entries = list(scan(
-            roots, exclude=[Path(settings.data_dir)],
-            on_error=lambda p, r: scan_failures.append(Failure(path=str(p), reason=r)),
-        ))
-        bar = Progress(
-            TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console, disable=not progress, transient=False,
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=console, disable=not progress, transient=False,
+    )
+    task = bar.add_task("indexing", total=None)
+    with stop_on_signals(stop), bar:
+        return index_roots(
+            settings, roots, encoders=encoders, prune=prune, reembed=reembed, stop=stop,
+            batch_files=batch_files, ray_address=ray_address,
+            on_scanned=lambda n: bar.update(task, total=n),
+            on_file=lambda path, what: bar.advance(task),
         )
-        with bar:
-            task = bar.add_task("indexing", total=len(entries))
-            run = index_files
-            if ray_address is not None:
-                from retrieval.ingest.ray import index_files_on_ray
-
-                run = functools.partial(index_files_on_ray, address=ray_address)
-            report = run(
-                ing, entries, stop=stop, batch_files=batch_files, roots=list(roots),
-                on_file=lambda path, what: bar.advance(task),
-            )
-        if prune and not stop.is_set():
-            report.removed += ing.prune(roots, {str(e.path) for e in entries})
-        decoded, encoded = ing.decoded, ing.encoded
-    report.failed += len(scan_failures)
-    report.failures.extend(scan_failures)
-    report.seconds = round(time.monotonic() - t0, 3)
-    return RunResult(report, stop.is_set(), decoded, encoded)
 
 
-def summary_table(result: RunResult, max_failures: int = 50) -> Group:
+def summary_table(r: IndexReport, max_failures: int = 50) -> Group:
     """The end-of-run summary: counts and seconds, then each failure with its reason."""
-    r = result.report
-    title = "xmodal index (interrupted: run again to finish)" if result.interrupted else (
+    title = "xmodal index (interrupted: run again to finish)" if r.interrupted else (
         "xmodal index")
     table = Table(title=title, show_header=True)
     for col in ("added", "updated", "unchanged", "removed", "failed", "seconds", "files/s"):

@@ -1,4 +1,7 @@
-"""The search engine: the one object the CLI and the web app call.
+"""The engine: the one object the CLI, the web app and library users call.
+
+``with Engine(Settings(...)) as engine:`` then ``index(paths)``, ``remove(paths)``,
+``search(Query(...))``, ``similar(item_id)``, ``item(item_id)`` and ``stats()``.
 
 A query is embedded in every space its modality reaches (text → MiniLM ``text`` space, CLIP
 text tower against ``clip`` and FTS5 ``keyword``; image → CLIP image tower against ``clip``;
@@ -24,8 +27,10 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,16 +38,17 @@ import numpy as np
 from retrieval.catalog.database import Catalog, ItemFilter
 from retrieval.catalog.lookups import item_paths, item_vector, normalise, part_items
 from retrieval.config import Settings
-from retrieval.errors import MediaError, ModelUnavailable
+from retrieval.errors import ItemNotFound, MediaError, ModelUnavailable
 from retrieval.results import (
     IndexReport,
     ItemDetail,
     Match,
-    Part,
     Query,
     QueryEcho,
     Result,
     SearchResponse,
+    SpaceStats,
+    Stats,
 )
 from retrieval.search.fusion import Fused, Hit, fuse
 from retrieval.search.keywords import keyword_hits
@@ -75,7 +81,7 @@ MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 
 
 class Engine:
-    """Search, "more like this", item details and ingestion over one data directory."""
+    """Indexing, search, "more like this" and item details over one data directory."""
 
     def __init__(self, settings: Settings, encoders: Encoders | None = None) -> None:
         self.settings = settings
@@ -86,6 +92,12 @@ class Engine:
         self._indexes: dict[str, VectorStore] = {}
         vocabulary = PromptCache(self.catalog).get if settings.query_vocabulary else None
         self.queries = QueryEncoder(settings, lambda: self.encoders, vocabulary)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -145,7 +157,7 @@ class Engine:
         text = (query.text or "").strip()
         if not text and query.image is None and query.audio is None:
             raise ValueError("empty query: give text, an image or audio")
-        weights = self._weights(query.weights)
+        weights = {space: 1.0 for space in SPACES} | (query.weights or {})
         transcript = self.queries.transcribe(query.audio) if query.audio is not None else None
         words = " ".join(x for x in (text, transcript) if x)
         image_vec = self.queries.image_vector(query.image) if query.image is not None else None
@@ -189,17 +201,6 @@ class Engine:
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
         echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
         return Candidates(lists, weights, echo, filters.path_glob)
-
-    def _weights(self, given: dict[str, float] | None) -> dict[str, float]:
-        """Per-space weights (default 1); ``image`` weighs the picture against the text in CLIP."""
-        out = {space: 1.0 for space in SPACES}
-        for key, value in (given or {}).items():
-            if key not in (*SPACES, "image"):
-                raise ValueError(f"unknown weight {key!r}; use text, clip, keyword or image")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"weight {key!r} must be a finite number >= 0")
-            out[key] = float(value)
-        return out
 
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
@@ -266,7 +267,7 @@ class Engine:
                 Result(
                     id=f.item_id,
                     path=path,
-                    type=item_type,  # type: ignore[arg-type]
+                    type=item_type,
                     score=f.score,
                     match=match,
                     scores=f.space_scores(),
@@ -289,7 +290,7 @@ class Engine:
         t0 = time.perf_counter()
         item = self.catalog.item(item_id)
         if item is None:
-            raise KeyError(item_id)
+            raise ItemNotFound(item_id)
         depth = CANDIDATES * math.ceil((offset + limit) / CANDIDATES)
         lists: dict[str, list[Hit]] = {}
         for space in VECTOR_SPACES:
@@ -303,18 +304,18 @@ class Engine:
 
     # -- items ----------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:
-        """Everything the catalog knows about one item; KeyError when there is no such item."""
+        """Everything the catalog knows about one item."""
         row = self.catalog.item(item_id)
         if row is None:
-            raise KeyError(item_id)
+            raise ItemNotFound(item_id)
         parts = [
-            Part(kind=p.kind, text=p.text, start=p.start, end=p.end)
+            Match(kind=p.kind, text=p.text, start=p.start, end=p.end)
             for p in self.catalog.parts_of(item_id)
             if p.kind != "file"
         ]
         return ItemDetail(
             id=row.id,
-            type=row.type,  # type: ignore[arg-type]
+            type=row.type,
             paths=self.catalog.paths(item_id),
             size=row.size,
             width=row.width,
@@ -333,37 +334,64 @@ class Engine:
         return None
 
     def media_path(self, item_id: int) -> Path:
-        """An indexed path of the item that still exists on disk; KeyError otherwise."""
-        if self.catalog.item(item_id) is None:
-            raise KeyError(item_id)
+        """An indexed path of the item that still exists on disk; ItemNotFound otherwise."""
         for p in self.catalog.paths(item_id):
             if Path(p).is_file():
                 return Path(p)
-        raise KeyError(item_id)
+        raise ItemNotFound(item_id)
 
-    def stats(self) -> dict[str, Any]:
-        """Counts per type and kind, and each vector space's model, size and index kind."""
-        out: dict[str, Any] = dict(self.catalog.counts())
-        spaces: dict[str, Any] = {}
+    def stats(self) -> Stats:
+        """Counts per type, kind and status, and each vector space's model, size and index."""
+        counts: dict[str, Any] = self.catalog.counts()
+        spaces: dict[str, SpaceStats] = {}
         for space in self.catalog.spaces():
             model = self.catalog.space_model(space)
             idx = self._index(space)
-            spaces[space] = {
-                "model": model[0] if model else None,
-                "dim": model[1] if model else None,
-                "vectors": idx.ntotal if idx else 0,
-                "index": idx.kind if idx else None,
-            }
-        out["spaces"] = spaces
-        out["data_dir"] = str(self.data_dir.resolve())
-        out["vector_store"] = describe_store(self.settings)
-        return out
+            file = self.data_dir / f"{space}.faiss"
+            spaces[space] = SpaceStats(
+                model=model[0] if model else None,
+                dim=model[1] if model else None,
+                vectors=counts["vectors"].get(space, 0),
+                index=idx.kind if idx else None,
+                index_vectors=idx.ntotal if idx else 0,
+                index_bytes=file.stat().st_size if file.exists() else 0,
+            )
+        disk = sum(p.stat().st_size for p in self.data_dir.iterdir() if p.is_file())
+        return Stats(data_dir=str(self.data_dir.resolve()),
+                     vector_store=describe_store(self.settings), items=counts["items"],
+                     parts=counts["parts"], files=counts["files"], spaces=spaces,
+                     disk_bytes=disk)
 
-    def ingest(self, paths: list[Path]) -> IndexReport:
-        """Index these files now (web uploads); the indexes are reloaded on the next search."""
-        from retrieval.ingest.ingestor import ingest_paths
+    # -- indexing -------------------------------------------------------------------------
+    def index(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        prune: bool = False,
+        reembed: bool = False,
+        wait: float = 120.0,
+        stop: Event | None = None,
+        on_scanned: Callable[[int], None] | None = None,
+        on_file: Callable[[str, str], None] | None = None,
+    ) -> IndexReport:
+        """Index files and folders (incrementally); searches see the new items right after.
 
-        return ingest_paths(self.settings, paths, encoders=self.encoders, catalog=self.catalog)
+        ``prune`` forgets indexed files under ``paths`` that are gone. ``wait``: seconds to
+        wait for another indexing run on this data dir to finish before giving up.
+        """
+        from retrieval.ingest.run import index_roots
+
+        return index_roots(self.settings, [Path(p) for p in paths], encoders=self.encoders,
+                           catalog=self.catalog, prune=prune, reembed=reembed,
+                           lock_timeout=wait, stop=stop, on_scanned=on_scanned,
+                           on_file=on_file)
+
+    def remove(self, paths: Sequence[Path | str], *, wait: float = 120.0) -> int:
+        """Forget these files and everything indexed below these folders; disk is untouched."""
+        from retrieval.ingest.ingestor import Ingestor
+
+        with Ingestor(self.settings, None, catalog=self.catalog, lock_timeout=wait) as ing:
+            return ing.remove(paths)
 
     def close(self) -> None:
         """Stop the query encoders' threads and close every SQLite connection the engine opened."""

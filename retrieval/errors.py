@@ -24,3 +24,11 @@ class ModelUnavailable(XmodalError):
 
 class IndexMismatch(XmodalError):
     """A vector space was built with another model or dimension; re-embedding is needed."""
+
+
+class ItemNotFound(XmodalError):
+    """No item has this id (or none of its files is still on disk)."""
+
+    def __init__(self, item_id: int) -> None:
+        self.item_id = item_id
+        super().__init__(f"no item {item_id}")

@@ -218,7 +218,7 @@ def run_qrels(
             text=line.text,
             image=line.image.read_bytes() if line.image else None,
             audio=line.audio.read_bytes() if line.audio else None,
-            fusion=fusion,  # type: ignore[arg-type]
+            fusion=fusion,
             weights=weights,
             limit=limit,
         )

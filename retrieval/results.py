@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 ItemType = Literal["image", "audio", "text"]
+WEIGHT_NAMES = ("text", "clip", "keyword", "image")
 
 
 class Match(BaseModel):
@@ -67,13 +69,9 @@ class IndexReport(BaseModel):
     failed: int = 0
     failures: list[Failure] = Field(default_factory=list)
     seconds: float = 0.0
-
-
-class Part(BaseModel):
-    kind: str
-    text: str | None = None
-    start: float | None = None
-    end: float | None = None
+    decoded: int = 0  # files read and decoded (new or changed content)
+    encoded: int = 0  # parts embedded
+    interrupted: bool = False  # stopped early; a later run picks up where this one stopped
 
 
 class ItemDetail(BaseModel):
@@ -87,7 +85,7 @@ class ItemDetail(BaseModel):
     height: int | None = None
     duration: float | None = None
     language: str | None = None
-    parts: list[Part] = Field(default_factory=list)
+    parts: list[Match] = Field(default_factory=list)
 
 
 class Query(BaseModel):
@@ -100,7 +98,42 @@ class Query(BaseModel):
     path_glob: str | None = None  # fnmatch pattern on the absolute path, or a plain prefix
     modified_after: float | None = None  # unix seconds
     modified_before: float | None = None
-    weights: dict[str, float] | None = None  # per space: text, clip, keyword
+    weights: dict[str, float] | None = None  # per space: text, clip, keyword; image (see below)
     fusion: Literal["auto", "rrf", "score"] = "auto"
     limit: int = Field(default=20, ge=1, le=200)
     offset: int = Field(default=0, ge=0)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
+        """The one place weights are checked: the API and the CLI build a ``Query`` and rely on
+        this. ``image`` weighs a picture against the words in CLIP space."""
+        for key, value in (weights or {}).items():
+            if key not in WEIGHT_NAMES:
+                raise ValueError(f"unknown weight {key!r}; use {', '.join(WEIGHT_NAMES)}")
+            if not math.isfinite(value) or not 0 <= value <= 100:
+                raise ValueError(f"weight {key!r} must be a number from 0 to 100")
+        return weights
+
+
+class SpaceStats(BaseModel):
+    """One vector space: the model that made it, how many vectors, and the index holding them."""
+
+    model: str | None = None
+    dim: int | None = None
+    vectors: int = 0  # in the catalog (the source of truth)
+    index: str | None = None  # the FAISS structure or store collection, e.g. "Flat"
+    index_vectors: int = 0  # in the index as loaded (lags the catalog between saves)
+    index_bytes: int = 0  # on disk, for FAISS files
+
+
+class Stats(BaseModel):
+    """What is indexed; ``xmodal stats --json`` and ``GET /api/stats`` both answer this."""
+
+    data_dir: str
+    vector_store: str
+    items: dict[str, int] = Field(default_factory=dict)  # per type
+    parts: dict[str, int] = Field(default_factory=dict)  # per kind
+    files: dict[str, int] = Field(default_factory=dict)  # per status: ok, failed
+    spaces: dict[str, SpaceStats] = Field(default_factory=dict)
+    disk_bytes: int = 0

@@ -9,13 +9,14 @@ once. Han, kana and Hangul are scored per character: those scripts put no spaces
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 
 _CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
 
 
 @cache
-def _english_normalizer():  # type: ignore[no-untyped-def]
+def _english_normalizer() -> Callable[[str], str]:
     from whisper.normalizers import EnglishTextNormalizer
 
     return EnglishTextNormalizer()

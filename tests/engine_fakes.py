@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from retrieval.catalog.database import Catalog
-from retrieval.records import Segment, Transcript
+from retrieval.records import Segment, TextChunk, Transcript
 from retrieval.store.faiss_index import VectorIndex, index_path
 
 
@@ -33,6 +33,9 @@ class FakeText:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([_bag(t, self.dim) for t in texts])
+
+    def chunk(self, text: str) -> list[TextChunk]:
+        return [TextChunk(line, 0, len(line)) for line in text.splitlines() if line.strip()]
 
 
 class FakeClip:

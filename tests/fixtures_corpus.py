@@ -182,5 +182,5 @@ def indexed_corpus(corpus: Corpus, encoders: object, offline_settings: object,
     data = tmp_path_factory.mktemp("indexed") / "data"
     settings = offline_settings.model_copy(update={"data_dir": data})  # type: ignore[attr-defined]
     result = run_index(settings, [corpus.root], encoders=encoders, progress=False)
-    return IndexedCorpus(corpus, settings, result.report, result.decoded, result.encoded,
-                         result.report.seconds)
+    return IndexedCorpus(corpus, settings, result, result.decoded, result.encoded,
+                         result.seconds)

@@ -137,14 +137,14 @@ def corpus_settings(
     indexed_corpus: Any, encoders: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     """Settings over a private copy of the indexed corpus, plus the long recording."""
-    from retrieval.ingest.ingestor import index_paths
+    from retrieval.ingest.run import index_roots
 
     base: Settings = indexed_corpus.settings
     data = tmp_path_factory.mktemp("web") / "data"
     copy_data_dir(Path(base.data_dir), data)
     settings = base.model_copy(update={"data_dir": data})
     wav = speak(LONG_RECORDING, data.parent / "media" / "weekly_update.wav", wpm=150)
-    report = index_paths(settings, [wav], encoders=encoders)
+    report = index_roots(settings, [wav], encoders=encoders)
     assert report.added == 1, report
     return settings
 

@@ -14,10 +14,11 @@ import io
 import os
 import stat
 import struct
+import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -500,60 +501,62 @@ class Churn:
                 p.write_bytes(png_bytes(i) if p.suffix == ".png" else self._content(i, rng))
 
 
+# Runs argv as its own child and writes that child's peak RSS (KiB) to the file in argv[1].
+# Linux hands a parent's memory high-water mark to a child it spawns (across fork and exec), so
+# a command started straight from pytest, which holds several models, reports pytest's peak,
+# not its own. Spawned from this small interpreter instead, it reports what it used itself.
+_SPAWNER = """
+import json, os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump(usage.ru_maxrss, f)
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+
+
 def run_with_peak_rss(
     argv: list[str],
     *,
     env: dict[str, str] | None = None,
     timeout: float = 600,
-    on_start: Callable[[int], None] | None = None,
 ) -> tuple[int, str, str, int]:
-    """Run ``argv``; return (returncode, stdout, stderr, peak RSS in bytes of that child).
+    """Run ``argv``; return (returncode, stdout, stderr, peak RSS in bytes of that command).
 
-    ``resource.getrusage(RUSAGE_CHILDREN)`` is the high-water mark over *every* child this
-    process ever reaped (servers, earlier runs), so it cannot isolate one run. ``os.wait4``
-    reaps the one child and returns the same ``rusage`` record for it alone; its
-    ``ru_maxrss`` (KiB on Linux) includes whatever threads and native libraries the child
-    used, which is the number that decides whether a machine runs out of memory.
+    The peak is ``ru_maxrss`` from ``wait4`` on the command alone (threads and native libraries
+    included: the number that decides whether a machine runs out of memory), taken by a small
+    spawner so that the suite's own memory does not leak into it (see ``_SPAWNER``).
     """
-    import resource  # noqa: F401  (documents where the rusage record comes from)
     import subprocess
+    import tempfile
 
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    proc = subprocess.Popen(argv, env=env, stdout=out_w, stderr=err_w, stdin=subprocess.DEVNULL)
-    os.close(out_w)
-    os.close(err_w)
-    if on_start is not None:
-        on_start(proc.pid)
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-
-    def drain(fd: int) -> None:
-        with os.fdopen(fd, "rb", closefd=True) as f:
-            for data in iter(lambda: f.read(65536), b""):
-                chunks[fd].append(data)
-
-    readers = [threading.Thread(target=drain, args=(fd,), daemon=True) for fd in (out_r, err_r)]
-    for t in readers:
-        t.start()
-    timer = threading.Timer(timeout, lambda: _kill(proc.pid))
-    timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for t in readers:
-        t.join(timeout=10)
-    stdout = b"".join(chunks[out_r]).decode("utf-8", "replace")
-    stderr = b"".join(chunks[err_r]).decode("utf-8", "replace")
-    return proc.returncode, stdout, stderr, usage.ru_maxrss * 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak.json"
+        proc = subprocess.Popen([sys.executable, "-c", _SPAWNER, str(peak_file), *argv],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        timer = threading.Timer(timeout, lambda: _kill(proc.pid))
+        timer.start()
+        try:
+            stdout, stderr = proc.communicate()
+        finally:
+            timer.cancel()
+        peak_kib = int(peak_file.read_text()) if peak_file.exists() else 0
+    return (proc.returncode, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
+            peak_kib * 1024)
 
 
 def _kill(pid: int) -> None:
     import signal
 
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)  # the spawner and the command it runs
     except ProcessLookupError:
         pass
 

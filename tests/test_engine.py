@@ -16,7 +16,7 @@ from PIL import Image
 from retrieval.catalog.database import Catalog
 from retrieval.config import Settings
 from retrieval.engine import Engine
-from retrieval.errors import MediaError, ModelUnavailable
+from retrieval.errors import ItemNotFound, MediaError, ModelUnavailable
 from retrieval.results import Query
 from retrieval.search.keywords import keyword_terms, needed
 from retrieval.store import rebuild_vector_index
@@ -140,7 +140,7 @@ def test_empty_query_and_unknown_ids(corpus) -> None:  # noqa: ANN001
         with pytest.raises(ValueError):
             engine.search(q)
     for call in (engine.similar, engine.item, engine.media_path):
-        with pytest.raises(KeyError):
+        with pytest.raises(ItemNotFound):
             call(987654)
 
 
@@ -159,8 +159,8 @@ def test_item_detail_and_stats(corpus) -> None:  # noqa: ANN001
     assert detail.type == "audio" and detail.paths == ["/c/talks/harbour.wav"]
     assert [p.start for p in detail.parts] == [0.0, 2.0]
     stats = engine.stats()
-    assert stats["items"]["image"] == 2
-    assert stats["spaces"]["text"]["dim"] == 64
+    assert stats.items["image"] == 2
+    assert stats.spaces["text"].dim == 64
     assert engine.item_id_for_path("/c/pics/red.png") == ids["/c/pics/red.png"]
 
 
@@ -246,6 +246,6 @@ def test_empty_data_dir_answers_with_no_results(tmp_path: Path) -> None:
     try:
         resp = engine.search(Query(text="anything at all"))
         assert resp.results == [] and resp.counts == {}
-        assert engine.stats()["items"] == {}
+        assert engine.stats().items == {}
     finally:
         engine.close()

@@ -104,7 +104,7 @@ def build(settings: Any, encoders: Any, data: Path, *roots: Path) -> Any:
         list(roots),
         encoders=encoders,
         progress=False,
-    ).report
+    )
 
 
 def state(data: Path) -> dict[str, Any]:

@@ -17,7 +17,8 @@ import pytest
 from indexer.pipeline import run_index
 from retrieval.catalog.database import Catalog, fts_query
 from retrieval.errors import IndexMismatch
-from retrieval.ingest.ingestor import Ingestor, catalog_path, index_files, index_paths
+from retrieval.ingest.ingestor import Ingestor, catalog_path, index_files
+from retrieval.ingest.run import index_roots
 from retrieval.records import TextChunk
 from retrieval.store.faiss_index import VectorIndex, index_path
 from tests.fixtures_corpus import OCR_TEXTS, IndexedCorpus
@@ -86,7 +87,7 @@ def test_second_run_decodes_and_encodes_nothing(indexed_corpus: IndexedCorpus,
                        encoders=encoders, progress=False)
     corpus = indexed_corpus.corpus
     assert (result.decoded, result.encoded) == (0, 0)
-    r = result.report
+    r = result
     assert (r.added, r.updated, r.removed) == (0, 0, 0)
     assert r.unchanged == corpus.good
     assert r.failed == len(corpus.broken)  # known broken: listed again, not retried
@@ -120,7 +121,7 @@ def test_modify_rename_delete_copy(tmp_path: Path, encoders: object,
     root = _small_folder(tmp_path / "media")
     settings = offline_settings.model_copy(update={"data_dir": tmp_path / "data"})  # type: ignore[attr-defined]
     first = run_index(settings, [root], encoders=encoders, progress=False)
-    assert first.report.added == 6
+    assert first.added == 6
     cat = _catalog(settings)
     before = {p: _item_of(cat, root / p) for p in
               ["docs/alpha.txt", "docs/bravo.txt", "docs/charlie.md", "docs/delta.txt",
@@ -134,7 +135,7 @@ def test_modify_rename_delete_copy(tmp_path: Path, encoders: object,
     shutil.copy2(root / "pics/one.png", root / "pics/one-copy.png")
 
     second = run_index(settings, [root], prune=True, encoders=encoders, progress=False)
-    r = second.report
+    r = second
     assert (r.added, r.updated, r.unchanged, r.removed, r.failed) == (2, 1, 3, 2, 0)
     assert second.decoded == 1  # only the modified file; rename and copy are hash hits
     cat = _catalog(settings)
@@ -164,7 +165,7 @@ def test_remove_and_upload_ingest(tmp_path: Path, encoders: object,
                                   offline_settings: object) -> None:
     root = _small_folder(tmp_path / "media")
     settings = offline_settings.model_copy(update={"data_dir": tmp_path / "data"})  # type: ignore[attr-defined]
-    report = index_paths(settings, [root / "docs/alpha.txt", root / "nope.txt"],
+    report = index_roots(settings, [root / "docs/alpha.txt", root / "nope.txt"],
                          encoders=encoders)  # type: ignore[arg-type]
     assert (report.added, report.failed) == (1, 1)
     with Ingestor(settings, None) as ing:  # type: ignore[arg-type]

@@ -117,7 +117,7 @@ def test_ray_index_equals_single_process(tmp_path: Path, ray_cluster: None,
         one = index_files(ing, list(scan([root])))
     many = run_index(distributed, [root], progress=False, ray_address="auto",
                      encoders=Encoders(distributed, text=text_encoder,  # type: ignore[arg-type]
-                                       clip=tiny_clip)).report
+                                       clip=tiny_clip))
 
     assert (one.added, one.failed) == (many.added, many.failed) == (10, 1)
     assert [f.path for f in one.failures] == [f.path for f in many.failures]

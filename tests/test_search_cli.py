@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 import retrieval.engine
 from indexer.cmd_search import eval_command, search
 from retrieval.config import Settings
+from retrieval.results import SearchResponse
 from tests.engine_fakes import build, fake_encoders
 
 
@@ -43,20 +44,21 @@ def as_json(settings: Settings, *args: str) -> dict[str, Any]:
     return json.loads(res.output)
 
 
-def test_json_shape(settings: Settings) -> None:
+def test_json_is_the_api_search_response(settings: Settings) -> None:
     out = as_json(settings, "boat river", "--limit", "3")
-    assert set(out) == {"query", "results"}
-    assert out["query"] == {"text": "boat river", "transcript": None}
+    SearchResponse.model_validate(out)  # the very model GET /api/search answers with
+    assert out["query"]["text"] == "boat river" and out["query"]["transcript"] is None
     assert len(out["results"]) == 3
     for r in out["results"]:
-        assert set(r) == {"id", "path", "type", "score", "match", "scores"}
+        assert {"id", "path", "type", "score", "match", "scores"} <= set(r)
         assert r["type"] in ("image", "audio", "text") and r["path"].startswith("/c/")
-        assert set(r["match"]) == {"text", "start", "end"}
+        assert {"kind", "text", "start", "end"} == set(r["match"])
         assert set(r["scores"]) <= {"text", "clip", "keyword"}
         for s in r["scores"].values():
             assert set(s) == {"rank", "score"} and s["rank"] >= 1
     talk = next(r for r in as_json(settings, "boat river")["results"] if r["type"] == "audio")
-    assert talk["match"] == {"text": "a boat on the river", "start": 2.0, "end": 4.5}
+    assert talk["match"] == {"kind": "segment", "text": "a boat on the river", "start": 2.0,
+                             "end": 4.5}
 
 
 def test_code_query_and_audio(settings: Settings, tmp_path: Path) -> None:
@@ -65,7 +67,7 @@ def test_code_query_and_audio(settings: Settings, tmp_path: Path) -> None:
     spoken = tmp_path / "q.wav"
     spoken.write_bytes(b"INV-4471")  # the fake transcriber reads the bytes as words
     out = as_json(settings, "--audio", str(spoken))
-    assert out["query"] == {"text": None, "transcript": "INV-4471"}
+    assert out["query"] == {"text": None, "transcript": "INV-4471", "image": False}
     assert out["results"][0]["path"] == "/c/docs/inv-4471.txt"
 
 
@@ -148,3 +150,26 @@ def test_relative_path_filters() -> None:
     assert _path_filter("docs/*.txt") == "*/docs/*.txt"
     assert _path_filter("docs/") == os.path.abspath("docs") + os.sep
     assert _path_filter(None) is None
+
+
+def test_eval_compares_fused_with_each_space_and_counts_the_cut_off(
+        settings: Settings, tmp_path: Path) -> None:
+    qrels = tmp_path / "qrels.jsonl"
+    lines = [
+        {"id": "c1", "text": "INV-4471", "relevant": ["/c/docs/inv-4471.txt"], "kind": "code",
+         "split": "dev"},
+        {"id": "n1", "text": "quantum chromodynamics lattice", "relevant": [], "kind": "none",
+         "split": "dev"},
+        {"id": "c2", "text": "sails at dawn", "relevant": ["/c/docs/boats.txt"], "kind": "doc",
+         "split": "heldout"},
+    ]
+    qrels.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    out = json.loads(run(settings, str(qrels), "--json", "--split", "dev",
+                         command=eval_command).output)
+    assert out["overall"]["queries"] == 1  # the held-out line is left out, "none" is not ranked
+    code = out["spaces"]["kinds"]["code"]
+    assert code["mrr@10"]["fused"] == 1.0 and code["mrr@10"]["keyword"] == 1.0
+    assert set(code["mrr@10"]) == {"fused", "text", "clip", "keyword"}
+    assert out["spaces"]["none"]["queries"] == 1
+    table = run(settings, str(qrels), command=eval_command).output
+    assert "fused vs each space" in table and "no-answer queries: 1" in table

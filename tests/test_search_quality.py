@@ -134,7 +134,7 @@ def quality(
     """Index the corpus and evaluate it fused and per space; the real models load once."""
     from retrieval.encoders import Encoders
     from retrieval.engine import Engine
-    from retrieval.ingest.ingestor import ingest_paths
+    from retrieval.ingest.run import index_roots
 
     tmp = tmp_path_factory.mktemp("quality")
     files, lines = build_corpus(tmp / "corpus")
@@ -144,7 +144,7 @@ def quality(
     # exactly as for a user of this machine (and for the `xmodal eval` run below).
     settings = Settings(XMODAL_DATA=tmp / "data", device="cpu")
     encoders = Encoders(settings, text=text_encoder, speech=speech_faster, ocr=ocr_reader)
-    report = ingest_paths(settings, files, encoders=encoders)
+    report = index_roots(settings, files, encoders=encoders)
     assert report.failed == 0, report.failures
     assert encoders.clip is None, "real CLIP weights found: add 'clip' to SINGLE_SPACES"
     engine = Engine(settings, encoders=encoders)

@@ -206,7 +206,7 @@ def test_engine_answers_the_same_on_both_stores(tmp_path: Path) -> None:
         try:
             out = [engine.search(q).results for q in queries]
             out.append(engine.similar(1, limit=10).results)
-            assert engine.stats()["vector_store"].startswith("FAISS" if store == "faiss"
+            assert engine.stats().vector_store.startswith("FAISS" if store == "faiss"
                                                               else "Milvus")
         finally:
             engine.close()

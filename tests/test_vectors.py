@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import struct
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
@@ -20,7 +17,6 @@ from retrieval.store import gpu as faiss_gpu
 from retrieval.store import open_vector_index
 from retrieval.store.faiss_index import (
     MAGIC,
-    MAGIC_V1,
     VectorIndex,
     index_path,
     make_index,
@@ -221,20 +217,31 @@ def test_a_mapped_reader_follows_the_writer(tmp_path: Path) -> None:
     cat.close()
 
 
-def test_a_file_of_the_first_format_still_loads_and_is_rewritten(tmp_path: Path) -> None:
-    x = _unit(3, 8)
-    idx = VectorIndex("text", 8, generation=4)
-    idx.add([1, 2, 3], x)
-    body = faiss.serialize_index(idx._index).tobytes()
-    header = json.dumps({"space": "text", "dim": 8, "generation": 4, "ntotal": 3,
-                         "kind": idx.kind,
-                         "blake2b": hashlib.blake2b(body, digest_size=16).hexdigest()}).encode()
-    path = tmp_path / "text.faiss"
-    path.write_bytes(MAGIC_V1 + struct.pack("<I", len(header)) + header + body)
-    old = VectorIndex.load(path, mmap=True)
-    assert old.generation == 4 and not old.mapped and old.search_one(x[1], 1)[0][0] == 2
-    old.save()
-    assert path.read_bytes().endswith(MAGIC) and VectorIndex.load(path, mmap=True).mapped
+def test_a_file_in_an_unknown_layout_is_rebuilt_from_the_catalog(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite")
+    _fill(cat, 5)
+    path = index_path(tmp_path, "text")
+    path.write_bytes(b"XMODALVI1\n" + b"\0" * 64)  # the first, header-in-front format
+    with pytest.raises(ValueError, match="damaged"):
+        VectorIndex.load(path)
+    idx = VectorIndex.open(cat, tmp_path, "text", save=True)
+    assert idx is not None and idx.ntotal == 5 and idx.agrees_with(cat)
+    assert path.read_bytes().endswith(MAGIC)
+    cat.close()
+
+
+def test_the_settings_passed_in_choose_the_structure_not_the_process_wide_ones(
+        tmp_path: Path) -> None:
+    from retrieval.store import open_vector_index
+
+    cat = Catalog(tmp_path / "c.sqlite")
+    _fill(cat, 20_000, dim=64)
+    roomy = Settings(XMODAL_DATA=tmp_path, device="cpu")
+    tight = Settings(XMODAL_DATA=tmp_path, device="cpu", memory_budget_mb=1.5)
+    assert open_vector_index(roomy, cat, "text").kind.startswith("IVF")  # type: ignore[union-attr]
+    small = open_vector_index(tight, cat, "text")
+    assert small is not None and "PQ" in small.kind and small.options.device == "cpu"
+    cat.close()
 
 
 def test_without_faiss_gpu_search_stays_on_the_cpu_silently() -> None:

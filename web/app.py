@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
@@ -22,9 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from retrieval import __version__
 from retrieval.config import Settings
 from web import api, index_routes, media_routes
-from web.deps import SearchEngine
 from web.errors import BodyLimitMiddleware, install_error_handlers
 from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 log = logging.getLogger("xmodal.web")
 
@@ -38,7 +41,7 @@ PAGE_CSP = (
 )
 
 
-def _make_engine(settings: Settings) -> SearchEngine:
+def _make_engine(settings: Settings) -> Engine:
     from retrieval.engine import Engine  # imported late: it pulls in torch and the models
 
     return Engine(settings)
@@ -46,7 +49,7 @@ def _make_engine(settings: Settings) -> SearchEngine:
 
 def create_app(
     settings: Settings,
-    engine: SearchEngine | None = None,
+    engine: Engine | None = None,
     *,
     max_transcriptions: int = DEFAULT_MAX_TRANSCRIPTIONS,
 ) -> FastAPI:

@@ -7,31 +7,20 @@ handed to routes through ``Depends``; tests inject an engine built over their ow
 from __future__ import annotations
 
 import hmac
-from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from retrieval.config import Settings
-from retrieval.results import IndexReport, ItemDetail, Query, SearchResponse
 from web.errors import ApiError
 
-
-class SearchEngine(Protocol):
-    """What the web layer needs from ``retrieval.engine.Engine`` (see docs/architecture.md)."""
-
-    def search(self, query: Query) -> SearchResponse: ...
-    def similar(self, item_id: int, limit: int = 20, offset: int = 0) -> SearchResponse: ...
-    def item(self, item_id: int) -> ItemDetail: ...
-    def media_path(self, item_id: int) -> Path: ...
-    def stats(self) -> dict[str, Any]: ...
-    def ingest(self, paths: list[Path]) -> IndexReport: ...
-    def close(self) -> None: ...
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 
-def get_engine(request: Request) -> SearchEngine:
+def get_engine(request: Request) -> Engine:
     """The engine the lifespan created (or the one injected into ``create_app``)."""
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
@@ -49,7 +38,7 @@ def get_transcription_limiter(request: Request) -> anyio.CapacityLimiter:
     return request.app.state.transcription_limiter
 
 
-EngineDep = Annotated[SearchEngine, Depends(get_engine)]
+EngineDep = Annotated["Engine", Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 LimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_transcription_limiter)]
 

@@ -14,10 +14,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from retrieval.errors import IndexMismatch, MediaError, ModelUnavailable, XmodalError
+from retrieval.errors import (
+    IndexMismatch,
+    ItemNotFound,
+    MediaError,
+    ModelUnavailable,
+    XmodalError,
+)
 
 log = logging.getLogger("xmodal.web")
 
@@ -66,12 +73,10 @@ def error_response(
 def _first_message(exc: Exception) -> str:
     """The exception's text without any chained context: enough to act on, nothing internal."""
     text = str(exc).strip()
-    if isinstance(exc, KeyError) and exc.args:
-        text = str(exc.args[0])
     return text[:500] or exc.__class__.__name__
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def _validation_message(exc: RequestValidationError | ValidationError) -> str:
     """Turn pydantic's error list into one readable sentence per bad parameter."""
     parts = []
     for err in exc.errors()[:5]:
@@ -102,9 +107,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _value(_: Request, exc: ValueError) -> JSONResponse:
         return error_response(400, "bad_request", _first_message(exc))
 
-    @app.exception_handler(KeyError)
-    async def _key(_: Request, exc: KeyError) -> JSONResponse:
-        return error_response(404, "not_found", f"no such item: {_first_message(exc)}")
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
+        # A request model built inside a route (``Query``) refused a value.
+        return error_response(400, "invalid_parameter", _validation_message(exc))
+
+    @app.exception_handler(ItemNotFound)
+    async def _not_found(_: Request, exc: ItemNotFound) -> JSONResponse:
+        return error_response(404, "not_found", f"no such item: {exc.item_id}")
 
     @app.exception_handler(MediaError)
     async def _media(_: Request, exc: MediaError) -> JSONResponse:

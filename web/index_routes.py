@@ -67,4 +67,4 @@ async def index_uploads(
         with target.open("xb") as out:
             await run_in_threadpool(shutil.copyfileobj, upload.file, out)
         paths.append(target)
-    return await run_in_threadpool(engine.ingest, paths)
+    return await run_in_threadpool(engine.index, paths)

@@ -8,8 +8,9 @@ indexed HTML or SVG file cannot run script in this origin.
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
@@ -19,10 +20,13 @@ from starlette.concurrency import run_in_threadpool
 
 from retrieval.errors import MediaError
 from retrieval.results import ItemDetail
-from web.deps import EngineDep, SearchEngine, SettingsDep
+from web.deps import EngineDep, SettingsDep
 from web.errors import ApiError
 from web.schemas import ERROR_RESPONSES
 from web.thumbs import icon_svg, make_thumbnail
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 router = APIRouter()
 
@@ -34,6 +38,7 @@ _SAFE_HEADERS = {
     "Cache-Control": "private, max-age=300",
 }
 _TEXT_TYPES = {".pdf": "application/pdf"}
+_RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
 
 
 def media_type_for(kind: str, path: Path) -> str:
@@ -49,28 +54,29 @@ def media_type_for(kind: str, path: Path) -> str:
 def check_range(header: str | None, size: int) -> None:
     """Answer a bad ``Range`` header with the JSON error shape before FileResponse sees it.
 
-    FileResponse implements ranges itself but answers errors in plain text; this runs the same
-    parser first so a client always gets JSON (416 with ``Content-Range: bytes */size``).
+    FileResponse serves good ranges itself but answers bad ones in plain text. RFC 9110 14.1:
+    ``bytes=`` then comma-separated ``first-last``, ``first-`` or ``-suffix``; malformed is 400,
+    and a header none of whose ranges overlaps the file is 416 with ``Content-Range: bytes */size``.
     """
     if not header:
         return
-    parse = getattr(FileResponse, "_parse_range_header", None)
-    if parse is None:
-        return
-    try:
-        parse(header, size)
-    except Exception as exc:  # MalformedRangeHeader or RangeNotSatisfiable
-        if exc.__class__.__name__ == "RangeNotSatisfiable" or size == 0:
-            raise ApiError(
-                416,
-                "range_not_satisfiable",
-                f"requested range is outside the file's {size} bytes",
-                headers={"Content-Range": f"bytes */{size}"},
-            ) from exc
-        raise ApiError(400, "bad_range", "malformed Range header; use bytes=start-end") from exc
+    malformed = ApiError(400, "bad_range", "malformed Range header; use bytes=start-end")
+    unit, equals, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or not equals:
+        raise malformed
+    satisfiable = False
+    for spec in specs.split(","):
+        m = _RANGE_SPEC.fullmatch(spec)
+        if m is None or not (m[1] or m[2]) or (m[1] and m[2] and int(m[2]) < int(m[1])):
+            raise malformed
+        satisfiable |= int(m[1]) < size if m[1] else int(m[2]) > 0 and size > 0
+    if not satisfiable:
+        raise ApiError(416, "range_not_satisfiable",
+                       f"requested range is outside the file's {size} bytes",
+                       headers={"Content-Range": f"bytes */{size}"})
 
 
-def indexed_file(engine: SearchEngine, item_id: int) -> tuple[Path, ItemDetail, int]:
+def indexed_file(engine: Engine, item_id: int) -> tuple[Path, ItemDetail, int]:
     """The item's file as it was indexed, with its details and current size.
 
     Refused (404) when the file no longer looks like what was indexed: a different size, or a
@@ -87,10 +93,8 @@ def indexed_file(engine: SearchEngine, item_id: int) -> tuple[Path, ItemDetail, 
         raise gone from exc
     if detail.size is not None and size != detail.size:
         raise gone
-    if path.is_symlink():
-        owner = getattr(engine, "item_id_for_path", None)
-        if owner is None or owner(path.resolve()) != item_id:
-            raise gone
+    if path.is_symlink() and engine.item_id_for_path(path.resolve()) != item_id:
+        raise gone
     return path, detail, size
 
 

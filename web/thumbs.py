@@ -6,11 +6,11 @@ fresh thumbnail and a reused item id can never show another item's picture.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
+
+from retrieval.atomic import replacing
 
 THUMB_SIZE = (480, 480)
 
@@ -46,17 +46,10 @@ def thumb_path(cache_dir: Path, item_id: int, source: Path) -> Path:
 
 
 def _open(source: Path) -> Image.Image:
-    """Open an image with the library's checked loader when present, else Pillow's own."""
-    try:
-        from retrieval.media.decode import load_image
-    except ImportError:  # the media module is optional for the web layer
-        load_image = None
-    if load_image is not None:
-        return load_image(source)
-    with Image.open(source) as img:
-        img.draft("RGB", THUMB_SIZE)  # JPEG: decode at reduced size, far cheaper for photos
-        img.seek(0)
-        return ImageOps.exif_transpose(img).convert("RGB")
+    """Open an image with the library's checked loader (size limits, EXIF rotation)."""
+    from retrieval.media.decode import load_image
+
+    return load_image(source)
 
 
 def make_thumbnail(cache_dir: Path, item_id: int, source: Path) -> Path:
@@ -71,14 +64,8 @@ def make_thumbnail(cache_dir: Path, item_id: int, source: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     img = _open(source)
     img.thumbnail(THUMB_SIZE, Image.Resampling.LANCZOS)
-    fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".jpg", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, "JPEG", quality=82, optimize=True)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(target, durable=False) as tmp:  # a cache: remade if lost
+        img.save(tmp, "JPEG", quality=82, optimize=True)
     for stale in cache_dir.glob(f"{item_id}-*.jpg"):
         if stale != target:
             stale.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from retrieval.config import Settings, get_settings
+from retrieval.config import Settings
 from retrieval.encoders.clip import ClipEncoder
 from retrieval.encoders.ocr import OcrReader, group_paragraphs, paragraph_texts, reading_order
 from retrieval.encoders.speech import SpeechTranscriber
@@ -59,7 +59,7 @@ class Encoders:
         speech: SpeechTranscriber | None = None,
         ocr: OcrReader | None = None,
     ) -> None:
-        self.settings = settings or get_settings()
+        self.settings = settings or Settings()
         self._given: dict[str, Any] = {"text": text, "clip": clip, "speech": speech, "ocr": ocr}
         self._instances: dict[str, Any] = {}
         self._errors: dict[str, ModelUnavailable] = {}

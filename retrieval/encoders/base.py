@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from retrieval.config import Settings, get_settings, resolve_device, resolve_precision
+from retrieval.config import Settings, resolve_device, resolve_precision
 
 
 def hub_offline() -> bool:
@@ -44,7 +44,7 @@ class LazyModel:
     env_var = ""
 
     def __init__(self, settings: Settings | None = None, device: str | None = None) -> None:
-        self.settings = settings or get_settings()
+        self.settings = settings or Settings()
         self.device = device or resolve_device(self.settings.device)
         # the float format torch encoders compute in (text, CLIP); see Settings.precision
         self.precision = resolve_precision(self.settings.precision, self.device)

@@ -10,8 +10,8 @@ so two indexing runs never interleave). Per file it decides:
 
 A batch commits in one SQLite transaction: after ``kill -9`` the catalog holds whole batches
 only, and the FAISS files (derived data) are rebuilt from stored vectors when their recorded
-generation disagrees. ``index_files`` is the loop shared by the CLI pipeline and web uploads
-(``index_paths``); it never imports ``indexer``.
+generation disagrees. ``index_files`` is the loop every run goes through
+(``retrieval.ingest.run.index_roots``).
 """
 
 from __future__ import annotations
@@ -56,9 +56,12 @@ CATALOG_NAME = "catalog.sqlite"
 class FileEntry(Protocol):
     """A file to index: ``retrieval.ingest.scan.ScanEntry`` or ``FileInfo``."""
 
-    path: Path
-    size: int
-    mtime_ns: int
+    @property
+    def path(self) -> Path: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -346,34 +349,3 @@ def _wait(fut: Future[Outcome], stopped: Callable[[], bool]) -> Outcome | None:
         except FuturesTimeout:
             if stopped():
                 return None
-
-
-def index_paths(settings: Settings, paths: Sequence[Path], *,
-                 encoders: Encoders | None = None, catalog: Catalog | None = None,
-                 lock_timeout: float = 120.0) -> IndexReport:
-    """Index these files now, synchronously (``Engine.ingest``: web uploads).
-
-    Waits up to ``lock_timeout`` seconds for a running indexing job to finish. Missing paths
-    are reported as failures. Indexes are saved before returning, so readers that call
-    ``VectorIndex.reload_if_changed`` see the new items.
-    """
-    if encoders is None:
-        from retrieval.encoders import Encoders
-
-        encoders = Encoders(settings)
-    entries: list[FileInfo] = []
-    missing: list[Failure] = []
-    for p in paths:
-        entry = _stat_entry(Path(os.path.abspath(p)))
-        if entry is None:
-            missing.append(Failure(path=str(p), reason=f"cannot read {p}: no such file"))
-        else:
-            entries.append(entry)
-    with Ingestor(settings, encoders, catalog=catalog, lock_timeout=lock_timeout) as ing:
-        report = index_files(ing, entries)
-    report.failed += len(missing)
-    report.failures.extend(missing)
-    return report
-
-
-ingest_paths = index_paths  # the name the brief used; same function

@@ -247,7 +247,7 @@ def index_files_on_ray(ingestor: Ingestor, entries: Iterable[FileEntry], *, addr
     size = max(1, min(size, len(todo)))
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # rows come back in input order
-    ds = ray.data.from_items(
+    ds: Any = ray.data.from_items(
         [{"path": str(e.path), "size": int(e.size), "mtime_ns": int(e.mtime_ns)} for e in todo],
         override_num_blocks=max(1, min(len(todo), size * 4)))
     per_actor: dict[str, Any] = {"num_gpus": 1} if gpus >= 1 else {"num_cpus": 1}

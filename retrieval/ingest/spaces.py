@@ -10,6 +10,7 @@ vectors would return confident nonsense.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -86,6 +87,10 @@ def _mismatch(name: str, stored: tuple[str, int], now: tuple[str, int]) -> str:
     )
 
 
+def _same(encoder: Any) -> Any:
+    return encoder
+
+
 def active_spaces(encoders: Encoders | None) -> dict[str, Space]:
     """The spaces whose encoder is configured; none is loaded here.
 
@@ -105,12 +110,13 @@ def active_spaces(encoders: Encoders | None) -> dict[str, Space]:
     out: dict[str, Space] = {}
     for role in ("text", "clip"):
         if role in names:
-            out[role] = Space(role, str(names[role]), lambda r=role: getattr(encoders, r),
+            out[role] = Space(role, str(names[role]), functools.partial(getattr, encoders, role),
                               images=role == "clip")
             continue
         enc = getattr(encoders, role, None)
         if enc is not None:
-            out[role] = Space(role, str(enc.name), lambda e=enc: e, images=role == "clip")
+            out[role] = Space(role, str(enc.name), functools.partial(_same, enc),
+                              images=role == "clip")
     return out
 
 

@@ -117,7 +117,7 @@ class BatchWriter:
         reason = getattr(o, "reason", None)
         enc = encoded.get(id(o))
         if isinstance(enc, str):
-            reason = enc
+            reason, enc = enc, None
         if reason is None:
             target = cat.item_id_for_hash(o.content_hash, conn)
             if target is not None and was_ok and prev[0] == target:

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 
 from retrieval.errors import XmodalError
+from retrieval.store.plan import IndexOptions
 
 if TYPE_CHECKING:
     from retrieval.catalog.database import Catalog
@@ -161,7 +162,8 @@ def open_vector_index(settings: Settings, catalog: Catalog, space: str, *,
         from retrieval.store.faiss_index import VectorIndex
 
         return VectorIndex.open(catalog, settings.data_dir, space, save=save,
-                                mmap=settings.mmap_indexes and not save)
+                                mmap=settings.mmap_indexes and not save,
+                                options=IndexOptions.from_settings(settings))
     from retrieval.store.milvus import MilvusVectorIndex
 
     return MilvusVectorIndex.open(catalog, settings.data_dir, space, save=save, target=target)
@@ -174,7 +176,8 @@ def rebuild_vector_index(settings: Settings, catalog: Catalog, space: str,
     if target is None:
         from retrieval.store.faiss_index import VectorIndex, index_path
 
-        return VectorIndex.rebuild(catalog, space, dim, path=index_path(settings.data_dir, space))
+        return VectorIndex.rebuild(catalog, space, dim, path=index_path(settings.data_dir, space),
+                                   options=IndexOptions.from_settings(settings))
     from retrieval.store.milvus import MilvusVectorIndex, sidecar_path
 
     return MilvusVectorIndex.rebuild(catalog, space, dim,

@@ -22,8 +22,8 @@ file (``XMODAL_MMAP_INDEXES``: ``faiss.IO_FLAG_MMAP_IFC`` maps Flat vectors and 
 the kernel pages them in as queries touch them and shares them between processes); loading
 streams the checksum instead of holding a second copy of the file. The checksum catches damage
 that keeps the size (a flipped byte in a vector). One file, so the generation and the vectors
-can never be out of step with each other. Files of the first format (``MAGIC_V1``, header in
-front) still load, into memory; the next save rewrites them.
+can never be out of step with each other. A file in any other layout counts as damaged and is
+rebuilt from the catalog.
 
 Scores are inner products of L2-normalised vectors (cosine similarity), higher is better.
 """
@@ -34,18 +34,19 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import faiss
 import numpy as np
 
-from retrieval.config import get_settings
-from retrieval.store.gpu import to_gpu, use_gpu
+from retrieval.atomic import replacing
+from retrieval.store.base import StoreBase, stat_key
+from retrieval.store.gpu import to_gpu
 from retrieval.store.plan import (
+    IndexOptions,
     IndexPlan,
     build_index,
     choose_index,
@@ -57,29 +58,28 @@ if TYPE_CHECKING:
     from retrieval.catalog.database import Catalog
 
 MAGIC = b"\nXMODALVI2"  # ends the file
-MAGIC_V1 = b"XMODALVI1\n"  # began files of the first format
 TRAILER_END = len(MAGIC) + 4  # header length + magic
+DEFAULT_OPTIONS = IndexOptions()  # no memory budget; GPU search when one is here
 
 
-def index_plan(expected_size: int, dim: int) -> IndexPlan:
+def index_plan(expected_size: int, dim: int, options: IndexOptions) -> IndexPlan:
     """The FAISS structure for a collection of this size: the one place that chooses.
 
     ``retrieval.store.plan.choose_index`` (measured in docs/performance.md): exact ``Flat``
-    up to 10k vectors, then IVF-SQ8 tuned for recall@10 >= 0.95, within
-    ``XMODAL_MEMORY_BUDGET_MB`` when set. Only structures that can remove ids are chosen.
+    up to 10k vectors, then IVF-SQ8 tuned for recall@10 >= 0.95, within the options' memory
+    budget when there is one. Only structures that can remove ids are chosen.
     """
-    budget = get_settings().memory_budget_mb
-    return choose_index(expected_size, dim, int(budget * 1e6) if budget else None)
+    return choose_index(expected_size, dim, options.memory_budget_bytes)
 
 
-def make_index(dim: int, expected_size: int = 0,
-               train: np.ndarray | None = None) -> faiss.IndexIDMap2:
+def make_index(dim: int, expected_size: int = 0, train: np.ndarray | None = None,
+               options: IndexOptions = DEFAULT_OPTIONS) -> faiss.IndexIDMap2:
     """An empty id-mapped inner-product index of the structure ``index_plan`` picks.
 
     Structures that need training (IVF) are trained on ``train``; without enough training
     vectors the index is exact ``Flat``.
     """
-    plan = index_plan(expected_size, dim)
+    plan = index_plan(expected_size, dim, options)
     if plan.train_size and (train is None or len(train) < 39 * plan.nlist):
         plan = choose_index(0, dim)
     return faiss.IndexIDMap2(build_index(plan, dim, train))
@@ -89,19 +89,6 @@ def index_path(data_dir: Path, space: str) -> Path:
     return Path(data_dir) / f"{space}.faiss"
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
     """Round to float16 (what the catalog stores) and back, as a C-contiguous float32 matrix."""
     arr = np.asarray(vecs, dtype=np.float16).astype(np.float32)
@@ -109,16 +96,18 @@ def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-class VectorIndex:
+class VectorIndex(StoreBase):
     """A space's vectors in FAISS, keyed by part id; thread-safe for search vs add/reload."""
 
     def __init__(self, space: str, dim: int, *, path: Path | None = None,
-                 generation: int = 0, index: faiss.Index | None = None) -> None:
+                 generation: int = 0, index: faiss.Index | None = None,
+                 options: IndexOptions = DEFAULT_OPTIONS) -> None:
         self.space = space
         self.dim = int(dim)
         self.path = path
         self.generation = generation
-        self._index = index if index is not None else make_index(self.dim)
+        self.options = options  # from the Settings this index was opened with, never global
+        self._index = index if index is not None else make_index(self.dim, options=options)
         self._lock = threading.RLock()
         self._stat: tuple[int, int, int] | None = None
         self._gpu: faiss.Index | None = None  # search-only copy, see retrieval.store.gpu
@@ -141,7 +130,8 @@ class VectorIndex:
             n = self._index.ntotal
             if n == 0:
                 return np.zeros(0, dtype=np.int64)
-            ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            mapped: Any = self._index
+            ids = faiss.vector_to_array(mapped.id_map).astype(np.int64)
         return np.sort(ids)
 
     def add(self, ids: Sequence[int] | np.ndarray, vecs: np.ndarray) -> None:
@@ -198,7 +188,7 @@ class VectorIndex:
 
     def _searcher(self) -> faiss.Index:
         """The GPU copy when there can be one (made on the first search after a change)."""
-        if self._gpu is None and not self._gpu_tried and use_gpu():
+        if self._gpu is None and not self._gpu_tried and self.options.use_gpu():
             self._gpu_tried = True
             self._gpu = to_gpu(self._index)
         return self._index if self._gpu is None else self._gpu
@@ -206,16 +196,11 @@ class VectorIndex:
     def _drop_gpu_copy(self) -> None:
         self._gpu, self._gpu_tried = None, False
 
-    def search_one(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Convenience: one query vector → [(part id, score)], best first, no -1 padding."""
-        scores, ids = self.search(np.asarray(query).reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
     def reconstruct(self, part_id: int) -> np.ndarray:
         """The stored vector of one id (KeyError when absent): 'more like this' queries."""
         with self._lock:
             try:
-                return self._index.reconstruct(int(part_id))
+                return np.asarray(self._index.reconstruct(int(part_id)))
             except RuntimeError as exc:
                 raise KeyError(part_id) from exc
 
@@ -225,12 +210,9 @@ class VectorIndex:
         path = Path(path or self.path or "")
         if not path.name:
             raise ValueError("no path to save the index to")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             with self._lock:  # FAISS writes the file itself: no serialised copy in memory
-                faiss.write_index(self._index, tmp)
+                faiss.write_index(self._index, str(tmp))
                 fields = {"space": self.space, "dim": self.dim, "generation": self.generation,
                           "ntotal": int(self._index.ntotal), "kind": self.kind}
             with open(tmp, "r+b") as fh:
@@ -239,22 +221,13 @@ class VectorIndex:
                                      "blake2b": _digest(fh, body)}).encode()
                 fh.seek(body)
                 fh.write(header + struct.pack("<I", len(header)) + MAGIC)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(path.parent)
         self.path = path
-        self._stat = _stat_key(path)
+        self._stat = stat_key(path)
         return path
 
     @classmethod
-    def load(cls, path: Path, *, mmap: bool = False) -> VectorIndex:
+    def load(cls, path: Path, *, mmap: bool = False,
+             options: IndexOptions = DEFAULT_OPTIONS) -> VectorIndex:
         """Read a file written by ``save``; ValueError when it is not a valid index file.
 
         ``mmap`` maps the vectors instead of reading them (see the module docstring); a mapped
@@ -262,9 +235,7 @@ class VectorIndex:
         """
         path = Path(path)
         with open(path, "rb") as fh:
-            stat = _stat_key(fh.fileno())  # of the file opened, whatever the path holds next
-            if fh.read(len(MAGIC_V1)) == MAGIC_V1:
-                return cls._load_v1(path, fh.read(), stat)
+            stat = stat_key(fh.fileno())  # of the file opened, whatever the path holds next
             try:
                 header = _read_trailer(fh, stat[2])
                 if _digest(fh, header["bytes"]) != header["blake2b"]:
@@ -273,37 +244,17 @@ class VectorIndex:
                                          faiss.IO_FLAG_MMAP_IFC if mmap else 0)
             except Exception as exc:  # json, checksum or faiss: a damaged file, whatever the detail
                 raise ValueError(f"{path} is damaged: {exc}") from exc
-        out = cls._checked(path, header, index, stat)
+        if index.ntotal != header["ntotal"] or index.d != header["dim"]:
+            raise ValueError(f"{path} is damaged: header and index disagree")
+        out = cls(header["space"], header["dim"], path=path,
+                  generation=int(header["generation"]), index=index, options=options)
+        out._stat = stat
         out.mapped = out._map_files = mmap
         return out
 
     @classmethod
-    def _load_v1(cls, path: Path, rest: bytes, stat: tuple[int, int, int]) -> VectorIndex:
-        """A file of the first format: header in front, read whole into memory."""
-        try:
-            (hlen,) = struct.unpack_from("<I", rest, 0)
-            header = json.loads(rest[4:4 + hlen])
-            body = rest[4 + hlen:]
-            if hashlib.blake2b(body, digest_size=16).hexdigest() != header["blake2b"]:
-                raise ValueError("checksum mismatch")
-            index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
-        except Exception as exc:
-            raise ValueError(f"{path} is damaged: {exc}") from exc
-        return cls._checked(path, header, index, stat)
-
-    @classmethod
-    def _checked(cls, path: Path, header: dict, index: faiss.Index,
-                 stat: tuple[int, int, int]) -> VectorIndex:
-        if index.ntotal != header["ntotal"] or index.d != header["dim"]:
-            raise ValueError(f"{path} is damaged: header and index disagree")
-        out = cls(header["space"], header["dim"], path=path,
-                  generation=int(header["generation"]), index=index)
-        out._stat = stat
-        return out
-
-    @classmethod
     def rebuild(cls, catalog: Catalog, space: str, dim: int | None = None,
-                path: Path | None = None) -> VectorIndex:
+                path: Path | None = None, options: IndexOptions = DEFAULT_OPTIONS) -> VectorIndex:
         """Build from the catalog's stored vectors (one consistent snapshot)."""
         ids, mat, gen = catalog.load_vectors(space)
         if dim is None:
@@ -312,14 +263,14 @@ class VectorIndex:
         if not dim:
             raise ValueError(f"space {space!r} has no dimension yet")
         mat32 = _as_f32(mat, dim) if len(ids) else None  # one float32 copy for train and add
-        index = make_index(dim, len(ids), mat32)
+        index = make_index(dim, len(ids), mat32, options)
         if mat32 is not None:
             index.add_with_ids(mat32, ids)
-        return cls(space, dim, path=path, generation=gen, index=index)
+        return cls(space, dim, path=path, generation=gen, index=index, options=options)
 
     @classmethod
-    def open(cls, catalog: Catalog, data_dir: Path, space: str, *,
-             save: bool = False, mmap: bool = False) -> VectorIndex | None:
+    def open(cls, catalog: Catalog, data_dir: Path, space: str, *, save: bool = False,
+             mmap: bool = False, options: IndexOptions = DEFAULT_OPTIONS) -> VectorIndex | None:
         """The space's index, consistent with the catalog; None when the space is empty.
 
         Loads ``<space>.faiss`` when its generation, dimension and size agree with the
@@ -337,48 +288,26 @@ class VectorIndex:
         if model is None and count == 0:
             return None
         try:
-            idx = cls.load(path, mmap=mmap)
+            idx = cls.load(path, mmap=mmap, options=options)
             if (idx.generation == gen and idx.ntotal == count
                     and (model is None or idx.dim == model[1])
-                    and plan_matches(idx._index, index_plan(count, idx.dim))):
+                    and plan_matches(idx._index, index_plan(count, idx.dim, options))):
                 return idx
         except (OSError, ValueError):
             pass
-        idx = cls.rebuild(catalog, space, model[1] if model else None, path=path)
+        idx = cls.rebuild(catalog, space, model[1] if model else None, path=path,
+                          options=options)
         if save:
             idx.save(path)
         idx._map_files = mmap
         return idx
 
-    def agrees_with(self, catalog: Catalog) -> bool:
-        """Same generation and the same id set as the catalog (the thorough check)."""
-        gen, want = catalog.vector_ids(self.space)
-        return gen == self.generation and np.array_equal(want, self.ids())
-
-    def reload_if_changed(self) -> bool:
-        """Swap in the file on disk when an indexing run replaced it; True if reloaded."""
-        if self.path is None:
-            return False
-        try:
-            stat = _stat_key(self.path)
-        except OSError:
-            return False
-        if stat == self._stat:
-            return False
-        try:
-            fresh = VectorIndex.load(self.path, mmap=self._map_files)
-        except (OSError, ValueError):
-            return False
+    def _swap_in(self, path: Path) -> None:
+        fresh = VectorIndex.load(path, mmap=self._map_files, options=self.options)
         with self._lock:
             self._index, self.dim, self.mapped = fresh._index, fresh.dim, fresh.mapped
             self.generation, self._stat = fresh.generation, fresh._stat
             self._drop_gpu_copy()
-        return True
-
-
-def _stat_key(path: Path | int) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _digest(fh: BinaryIO, size: int) -> str:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from typing import Any
 
 import faiss
 
-from retrieval.config import get_settings
-
 log = logging.getLogger(__name__)
 
-_resources: object | None = None  # faiss.StandardGpuResources, made on first use
+_resources: Any = None  # faiss.StandardGpuResources, made on first use
 _resources_lock = threading.Lock()
 
 
@@ -33,11 +32,6 @@ def gpu_count() -> int:
         return int(get_num_gpus())
     except RuntimeError:
         return 0
-
-
-def use_gpu() -> bool:
-    """Whether searches should go to a GPU copy: ``XMODAL_DEVICE`` allows it and one exists."""
-    return get_settings().device in ("auto", "cuda") and gpu_count() > 0
 
 
 def to_gpu(index: faiss.Index) -> faiss.Index | None:

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Sequence
@@ -40,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrieval.atomic import replacing
 from retrieval.store import MilvusTarget
+from retrieval.store.base import StoreBase, stat_key
 from retrieval.store.milvus_conn import client_for, close_clients, index_params, search_params
 
 if TYPE_CHECKING:
@@ -66,20 +66,11 @@ def _as_f32(vecs: np.ndarray, dim: int) -> np.ndarray:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Temp file + fsync + rename: a reader sees the old bookkeeping or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data))
 
 
-class MilvusVectorIndex:
+class MilvusVectorIndex(StoreBase):
     """A space's vectors in a Milvus collection, keyed by part id; see the module docstring."""
 
     def __init__(self, space: str, dim: int, *, target: MilvusTarget, collection: str,
@@ -114,7 +105,8 @@ class MilvusVectorIndex:
         Pages by id range (a range is split while it holds more than one query's worth, widened
         while sparse) rather than with a query iterator, which Milvus Lite half-supports.
         """
-        total, out, lo, width = self.ntotal, [], 0, MAX_TOPK
+        out: list[int] = []
+        total, lo, width = self.ntotal, 0, MAX_TOPK
         while len(out) < total and lo < 2**62:
             expr = f"id >= {lo} and id < {lo + width}"
             n = self._count(expr)
@@ -184,11 +176,6 @@ class MilvusVectorIndex:
                 scores[row, col] = float(hit["distance"])
         return scores, ids
 
-    def search_one(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Convenience: one query vector → [(part id, score)], best first, no -1 padding."""
-        scores, ids = self.search(np.asarray(query).reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
     def reconstruct(self, part_id: int) -> np.ndarray:
         """The stored vector of one id (KeyError when absent): 'more like this' queries."""
         rows = self._client.get(self._name, ids=[int(part_id)], output_fields=["vec"])
@@ -231,14 +218,14 @@ class MilvusVectorIndex:
                 if name.startswith(f"{alias}__") and name != physical:
                     self._client.drop_collection(name)  # left by a rebuild that never saved
         self.path = path
-        self._stat = _stat_key(path)
+        self._stat = stat_key(path)
         return path
 
     @classmethod
     def load(cls, path: Path, *, target: MilvusTarget | None = None) -> MilvusVectorIndex:
         """Attach to the collection a ``save`` recorded; ValueError when that is not possible."""
         path = Path(path)
-        stat = _stat_key(path)
+        stat = stat_key(path)
         try:
             meta = json.loads(path.read_text())
             space, dim, gen = str(meta["space"]), int(meta["dim"]), int(meta["generation"])
@@ -332,32 +319,10 @@ class MilvusVectorIndex:
         idx.save(path)
         return idx
 
-    def agrees_with(self, catalog: Catalog) -> bool:
-        """Same generation and the same id set as the catalog (the thorough check)."""
-        gen, want = catalog.vector_ids(self.space)
-        return gen == self.generation and np.array_equal(want, self.ids())
-
-    def reload_if_changed(self) -> bool:
-        """Pick up bookkeeping another process saved; the data itself is always live."""
-        if self.path is None:
-            return False
-        try:
-            stat = _stat_key(self.path)
-        except OSError:
-            return False
-        if stat == self._stat:
-            return False
-        try:
-            fresh = MilvusVectorIndex.load(self.path, target=self.target)
-        except (OSError, ValueError):
-            return False
+    def _swap_in(self, path: Path) -> None:
+        """Bookkeeping another process saved; the vectors themselves are always live."""
+        fresh = MilvusVectorIndex.load(path, target=self.target)
         with self._lock:
             self.dim, self.generation, self._stat = fresh.dim, fresh.generation, fresh._stat
             if not self._pending:
                 self._name = fresh._name
-        return True
-
-
-def _stat_key(path: Path) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return (st.st_ino, st.st_mtime_ns, st.st_size)

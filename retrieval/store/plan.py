@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import faiss
     import numpy as np
+
+    from retrieval.config import Settings
 
 Kind = Literal["flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"]
 
@@ -53,6 +55,26 @@ K_FACTOR = 16
 REFINE_MAX = 20_000
 #: below this many vectors an IVF cannot be trained sensibly: always Flat
 IVF_MIN = 1_000
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """What a ``Settings`` says about vector indexes, carried by each index that was opened with
+    it: two engines with different settings in one process each get their own."""
+
+    memory_budget_bytes: int | None = None
+    device: str = "auto"  # auto | cuda | mps | cpu, as XMODAL_DEVICE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IndexOptions:
+        budget = settings.memory_budget_mb
+        return cls(int(budget * 1e6) if budget else None, settings.device)
+
+    def use_gpu(self) -> bool:
+        """Whether searches go to a GPU copy: the device setting allows it and one exists."""
+        from retrieval.store.gpu import gpu_count
+
+        return self.device in ("auto", "cuda") and gpu_count() > 0
 
 
 @dataclass(frozen=True)
@@ -210,7 +232,8 @@ def build_index(plan: IndexPlan, dim: int, train: np.ndarray | None = None) -> f
 
     index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
     if plan.kind == "hnsw":
-        faiss.downcast_index(index).hnsw.efConstruction = plan.ef_construction
+        hnsw: Any = faiss.downcast_index(index)
+        hnsw.hnsw.efConstruction = plan.ef_construction
     no_polysemous(index)
     if not index.is_trained:
         if train is None or len(train) < plan.nlist:
@@ -224,10 +247,10 @@ def no_polysemous(index: faiss.Index) -> None:
     """Skip IVF-PQ's polysemous training: minutes of CPU for codes we never search that way."""
     import faiss
 
-    ivf = faiss.try_extract_index_ivf(index)
-    ivf = faiss.downcast_index(ivf) if ivf is not None else None
+    found = faiss.try_extract_index_ivf(index)
+    ivf: Any = faiss.downcast_index(found) if found is not None else None
     if isinstance(ivf, faiss.IndexIVFPQ):
-        ivf.do_polysemous_training = False
+        setattr(ivf, "do_polysemous_training", False)  # noqa: B010 (not in faiss's stubs)
 
 
 def configure(index: faiss.Index, plan: IndexPlan) -> None:
@@ -272,10 +295,10 @@ def kind_of(index: faiss.Index) -> tuple[Kind, int]:
     inner = _inner(index)
     if isinstance(inner, faiss.IndexHNSW):
         return "hnsw", 0
-    ivf = faiss.try_extract_index_ivf(inner)
-    if ivf is None:
+    found = faiss.try_extract_index_ivf(inner)
+    if found is None:
         return "flat", 0
-    ivf = faiss.downcast_index(ivf)
+    ivf: Any = faiss.downcast_index(found)
     if isinstance(ivf, faiss.IndexIVFScalarQuantizer):
         return "ivf_sq8", int(ivf.nlist)
     if isinstance(ivf, faiss.IndexIVFFlat):
@@ -291,7 +314,8 @@ def describe_index(index: faiss.Index) -> str:
     if kind == "flat":
         return "Flat"
     if kind == "hnsw":
-        return f"HNSW (efSearch={_inner(index).hnsw.efSearch})"
+        hnsw: Any = _inner(index)
+        return f"HNSW (efSearch={hnsw.hnsw.efSearch})"
     ivf = faiss.extract_index_ivf(_inner(index))
     codes = {"ivf_sq8": "SQ8", "ivf_flat": "Flat", "ivf_pq": "PQ"}[kind]
     return f"IVF{nlist},{codes} (nprobe={ivf.nprobe})"
