@@ -32,7 +32,7 @@ def print_report(title: str, report: EvalReport, comparison: Comparison) -> None
     spaces = [s for s in SPACE_ORDER if any(s in r.mrr for r in comparison.rows.values())]
     if len(spaces) > 1:
         versus = Table(title="MRR@10: fused vs each space alone")
-        for col in ("kind", "queries", "fused", *spaces, "best", "fused-best"):
+        for col in ("kind", "queries", "fused", *spaces, "best", "vs best"):
             versus.add_column(col, justify="left" if col == "kind" else "right")
         for kind, row in comparison.rows.items():
             versus.add_row(
