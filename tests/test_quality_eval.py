@@ -140,3 +140,20 @@ def test_base_whisper_for_queries_joins_its_wheels_once(tmp_path: Path,
     said = model.transcribe(speak("Where is the invoice for the printer?", tmp_path / "q.wav"),
                             prompt="Questions about invoices, printers.")
     assert "invoice" in " ".join(s.text for s in said.segments).lower()
+
+
+def test_a_query_model_that_cannot_load_falls_back_to_the_index_model(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from retrieval.config import Settings
+    from retrieval.engine import Engine
+    from retrieval.results import Query
+    from tests.engine_fakes import build, fake_encoders
+
+    enc = fake_encoders()
+    build(tmp_path / "data", enc)
+    settings = Settings(XMODAL_DATA=tmp_path / "data",
+                        whisper_query_model=str(tmp_path / "no-such-model"))
+    with Engine(settings, encoders=enc) as engine:  # type: ignore[arg-type]
+        resp = engine.search(Query(audio=b"boat river", limit=3))
+    assert resp.query.transcript == "boat river" and resp.results  # the fake index model heard it
+    assert "spoken queries use the indexing Whisper" in caplog.text

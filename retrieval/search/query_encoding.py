@@ -54,7 +54,9 @@ class QueryEncoder:
         self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
         self._vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
         self._queues: dict[str, EncodeQueue] = {}  # space -> its query encoder's thread
-        self._speech: SpeechTranscriber | bool | None = None  # whisper_query_model, once loaded
+        self._query_model: SpeechTranscriber | None = None  # whisper_query_model, once loaded
+        self._query_model_tried = False  # loading it failed: the indexing model answers
+        self._query_model_lock = threading.Lock()  # held while it loads (seconds)
 
     def text_vector(self, space: str, words: str) -> Future[np.ndarray]:
         """The unit vector of ``words`` in ``space`` (``text`` or ``clip``), soon.
@@ -127,21 +129,18 @@ class QueryEncoder:
         indexing model. A query model that cannot load falls back, with a warning."""
         if not self.settings.whisper_query_model:
             return self._encoders().speech
-        with self._lock:
-            if self._speech is None:
+        with self._query_model_lock:
+            if self._query_model is None and not self._query_model_tried:
                 from retrieval.encoders.speech import SpeechTranscriber
 
+                self._query_model_tried = True
                 model = SpeechTranscriber(self.settings, model=self.settings.whisper_query_model)
                 try:
                     model.load()
+                    self._query_model = model
                 except ModelUnavailable as exc:
                     log.warning("spoken queries use the indexing Whisper: %s", exc)
-                    self._speech = False
-                else:
-                    self._speech = model
-            if self._speech is False:
-                return self._encoders().speech
-            return self._speech
+        return self._query_model or self._encoders().speech
 
     def close(self) -> None:
         """Stop the encoder threads."""

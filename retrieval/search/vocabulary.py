@@ -10,6 +10,7 @@ frequency, so a word that is a late token, or several tokens, is uncommon).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -18,6 +19,8 @@ from typing import Any
 
 from retrieval.catalog.database import Catalog
 from retrieval.search.keywords import STOPWORDS
+
+log = logging.getLogger(__name__)
 
 SAMPLE_PARTS = 5000  # parts read to count words; the rest of a big collection is skipped
 PROMPT_TOKENS = 120  # Whisper accepts up to 223 prompt tokens; leave room for its own
@@ -85,9 +88,15 @@ class PromptCache:
         self._prompt: str | None = None
 
     def get(self) -> str | None:
-        key = tuple(self._catalog.conn.execute("SELECT COUNT(*), MAX(id) FROM parts").fetchone())
-        with self._lock:
-            if key != self._key:
-                self._prompt = collection_prompt(self._catalog)
-                self._key = key  # type: ignore[assignment]
-            return self._prompt
+        """The prompt; None (and a warning) if it cannot be made: a query never fails for it."""
+        try:
+            row = self._catalog.conn.execute("SELECT COUNT(*), MAX(id) FROM parts").fetchone()
+            key = (int(row[0]), int(row[1] or 0))
+            with self._lock:
+                if key != self._key:
+                    self._prompt = collection_prompt(self._catalog)
+                    self._key = key
+                return self._prompt
+        except Exception as exc:  # noqa: BLE001 - a prompt is a nicety, never an error
+            log.warning("no vocabulary prompt for spoken queries: %s", exc)
+            return None
