@@ -113,7 +113,7 @@ def _table(response: SearchResponse, offset: int) -> Table:
 @click.option(
     "--type",
     "types",
-    type=click.Choice(["image", "audio", "text"]),
+    type=click.Choice(["image", "audio", "text", "video"]),
     multiple=True,
     help="Only this type of result (repeatable).",
 )

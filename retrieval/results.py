@@ -7,12 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-ItemType = Literal["image", "audio", "text"]
+ItemType = Literal["image", "audio", "text", "video"]
 WEIGHT_NAMES = ("text", "clip", "keyword", "image")
 
 
 class Match(BaseModel):
-    """The part of an item that matched best: a text chunk, a speech segment or an OCR line."""
+    """The part of an item that matched best: a text chunk, a speech segment, an OCR line, or a
+    video keyframe; ``start``/``end`` (seconds) place a segment or a video moment in time."""
 
     kind: str
     text: str | None = None

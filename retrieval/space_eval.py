@@ -19,11 +19,12 @@ from retrieval.evaluation import (
     EvalReport,
     QrelsLine,
     aggregate,
+    at_moment,
     mrr_at_k,
     percentile,
     recall_at_k,
 )
-from retrieval.results import Query
+from retrieval.results import Match, Query
 from retrieval.search.fusion import Fused, FusionMethod, Hit, fuse
 from retrieval.search.separation import GOOD_MATCH, confidence
 
@@ -50,6 +51,8 @@ class QueryRun:
     said: str | None = None  # what a spoken query really says, for WER
     seconds: float = 0.0
     unknown: list[str] = field(default_factory=list)  # relevant paths that are not indexed
+    at: float | None = None  # a video moment the answer must be found at (qrels "at")
+    spans: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def is_none(self) -> bool:
@@ -71,13 +74,18 @@ def collect(engine: Engine, lines: Sequence[QrelsLine],
         )
         t0 = time.perf_counter()
         found = engine.candidates(query)
+        seconds = time.perf_counter() - t0
+        spans = {}
+        if line.at is not None:  # where each candidate part lies in time, to check the moment
+            ids = {h.part_id for hits in found.lists.values() for h in hits}
+            spans = {pid: (p.start, p.end) for pid, p in engine.catalog.parts_for(ids).items()}
         runs.append(QueryRun(
             id=line.id or f"{line.kind}:{len(runs)}", kind=line.kind, split=line.split,
             relevant=relevant, lists=found.lists,
             unknown=[p for p, i in found_ids.items() if i is None],
             weights=found.weights, image=found.echo.image,
             transcript=found.echo.transcript,
-            said=line.said, seconds=time.perf_counter() - t0,
+            said=line.said, seconds=seconds, at=line.at, spans=spans,
         ))
     return runs
 
@@ -87,12 +95,22 @@ def fused(run: QueryRun, method: FusionMethod = "auto") -> list[Fused]:
     return fuse(run.lists, method=method, weights=run.weights, image_query=run.image)
 
 
-def rankings(run: QueryRun, method: FusionMethod = "auto") -> dict[str, list[int]]:
-    """Item ids best first: ``fused`` and one list per space the query reached."""
-    out = {"fused": [f.item_id for f in fused(run, method)]}
+def rankings(run: QueryRun, method: FusionMethod = "auto") -> dict[str, list[Hashable]]:
+    """Item ids best first: ``fused`` and one list per space the query reached. With a moment
+    (``at``), an item whose shown part lies elsewhere in time does not count as found."""
+    out = {"fused": _ids(run, fused(run, method))}
     for space, hits in run.lists.items():
         if hits:
-            out[space] = [f.item_id for f in fuse({space: hits}, method="rrf")]
+            out[space] = _ids(run, fuse({space: hits}, method="rrf"))
+    return out
+
+
+def _ids(run: QueryRun, ranked: list[Fused]) -> list[Hashable]:
+    out: list[Hashable] = []
+    for f in ranked:
+        start, end = run.spans.get(f.part_id, (None, None))
+        here = run.at is None or at_moment(Match(kind="part", start=start, end=end), run.at)
+        out.append(f.item_id if here else ("elsewhere", f.item_id))
     return out
 
 
@@ -125,7 +143,7 @@ class Comparison:
 def compare(runs: Sequence[QueryRun], method: FusionMethod = "auto",
             threshold: float = GOOD_MATCH) -> Comparison:
     """Score fused vs each space alone per kind, and what the good-match cut-off shows."""
-    per_kind: dict[str, list[dict[str, list[int]]]] = {}
+    per_kind: dict[str, list[dict[str, list[Hashable]]]] = {}
     rel_of: dict[str, list[set[int]]] = {}
     none_good = none_any = none_n = 0
     flagged = found = 0
@@ -152,7 +170,7 @@ def compare(runs: Sequence[QueryRun], method: FusionMethod = "auto",
     return Comparison(rows, none_n, none_good, none_any, flagged / found if found else 0.0)
 
 
-def _row(ranks: list[dict[str, list[int]]], relevant: list[set[int]]) -> KindRow:
+def _row(ranks: list[dict[str, list[Hashable]]], relevant: list[set[int]]) -> KindRow:
     names = ["fused", *(s for s in SPACE_ORDER if any(s in r for r in ranks))]
     n = len(ranks)
     mrr = {name: sum(mrr_at_k(r.get(name, []), rel, DEPTH) for r, rel in zip(ranks, relevant,
@@ -173,7 +191,7 @@ def fused_report(runs: Sequence[QueryRun], method: FusionMethod = "auto") -> Eva
     for run in runs:
         if run.is_none:
             continue
-        ranked = [f.item_id for f in fused(run, method)[:DEPTH]]
+        ranked = rankings(run, method)["fused"][:DEPTH]
         relevant: set[Hashable] = set(run.relevant) or {MISSING}
         by_kind.setdefault(run.kind, []).append((ranked, relevant))
         times.setdefault(run.kind, []).append(run.seconds)

@@ -8,7 +8,8 @@ want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 
 packages=(ffmpeg)
-[ "$want_tests" = 1 ] && packages+=(espeak-ng chromium fonts-dejavu-core fonts-liberation)
+[ "$want_tests" = 1 ] && packages+=(espeak-ng chromium fonts-dejavu-core fonts-liberation
+    fonts-wqy-zenhei)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

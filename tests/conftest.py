@@ -4,4 +4,7 @@ pytest_plugins = [
     "tests.fixtures_models",
     "tests.fixtures_corpus",
     "tests.fixtures_server",
+    "tests.fixtures_video",
+    "tests.fixtures_browser",
+    "tests.fixtures_cjk",
 ]

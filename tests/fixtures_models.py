@@ -69,6 +69,9 @@ def offline_settings(
         clip_checkpoint=checkpoint,
         whisper_backend="auto",
         whisper_model="tiny.en",
+        # No language detection for the suite's English recordings (it costs about twice
+        # tiny.en's transcription); tests/fixtures_cjk.py turns it on for its collection.
+        whisper_multilingual_model="",
         text_batch_size=32,
         clip_batch_size=16,
     )

@@ -25,6 +25,9 @@ from tests.live_server import LiveServer, start_server
 from tests.media import speak
 
 UPLOAD_LIMIT_MB = 2
+# The shared servers send bursts (fuzzing, page tests) from one address: no rate limits there;
+# test_api_protection.py serves its own app with small ones.
+NO_RATE_LIMITS = {"search_per_second": 0.0, "upload_per_second": 0.0}
 TOKEN = "test-token-9f1c2b7e"
 # Three sentences with pauses between them: Whisper gives each its own timed segment.
 LONG_RECORDING = (
@@ -163,7 +166,12 @@ def _serve(settings: Settings, encoders: Any, **app_options: Any) -> LiveServer:
 def live(corpus_settings: Settings, encoders: Any) -> Iterator[LiveCorpus]:
     """The app over the indexed test corpus, on 127.0.0.1, no token, a 2 MB upload limit."""
     settings = corpus_settings.model_copy(
-        update={"max_upload_mb": UPLOAD_LIMIT_MB, "api_token": None, "cors_origins": []}
+        update={
+            "max_upload_mb": UPLOAD_LIMIT_MB,
+            "api_token": None,
+            "cors_origins": [],
+            **NO_RATE_LIMITS,
+        }
     )
     server = _serve(settings, encoders)
     try:
@@ -180,7 +188,12 @@ def writable(
     """The app over an empty data directory with a token and one transcription slot."""
     data = tmp_path_factory.mktemp("writable-data")
     settings = corpus_settings.model_copy(
-        update={"data_dir": data, "api_token": TOKEN, "max_upload_mb": UPLOAD_LIMIT_MB}
+        update={
+            "data_dir": data,
+            "api_token": TOKEN,
+            "max_upload_mb": UPLOAD_LIMIT_MB,
+            **NO_RATE_LIMITS,
+        }
     )
     server = _serve(settings, encoders, max_transcriptions=1)
     try:

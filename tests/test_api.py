@@ -114,7 +114,7 @@ def test_type_filter_and_paging(client: httpx.Client, live) -> None:
     [
         {},
         {"q": "   "},
-        {"q": "x", "type": "video"},
+        {"q": "x", "type": "movie"},
         {"q": "x", "limit": 0},
         {"q": "x", "limit": 1000},
         {"q": "x", "limit": "ten"},

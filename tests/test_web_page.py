@@ -7,7 +7,6 @@ what is on screen. Screenshots land in tests/output/ so a person can look at the
 from __future__ import annotations
 
 import re
-import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,39 +14,14 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.media import speak
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 OUTPUT = Path(__file__).parent / "output"
 SLOW = 90_000  # ms: a voice query transcribes on two shared CPU cores
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright) -> Iterator[object]:
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield b
-    b.close()
 
 
 @pytest.fixture()
@@ -139,7 +113,12 @@ def test_uploading_an_image_finds_it(page, live) -> None:
     first = page.locator("#grid .card").first
     expect(first).to_have_attribute("data-id", str(image_id), timeout=SLOW)
     expect(first.locator(".thumb img")).to_be_visible()
-    assert first.locator(".thumb img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The thumbnail is made on first request, which takes a while on a loaded machine: wait for
+    # it to have loaded (a broken image never gets a natural width), don't sample it once.
+    first.locator(".thumb img").evaluate(
+        "img => img.complete && img.naturalWidth > 0 ? true : new Promise((ok, no) => {"
+        " img.addEventListener('load', () => ok(true)); img.addEventListener('error', no); })")
+    assert first.locator(".thumb img").evaluate("img => img.naturalWidth > 0")
     shot(page, "page-image-query")
 
 

@@ -35,7 +35,7 @@ router = APIRouter()
 
 MAX_QUERY_CHARS = 2000
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids would overflow inside the catalog
-TYPES: tuple[ItemType, ...] = ("image", "audio", "text")
+TYPES: tuple[ItemType, ...] = ("image", "audio", "text", "video")
 
 ItemId = Annotated[int, Path(ge=0, le=MAX_ID, description="The item's catalog id")]
 Limit = Annotated[int, Param(ge=1, le=200, description="Results per page")]
@@ -45,7 +45,7 @@ TypeFilter = Annotated[
     Param(
         alias="type",
         max_length=64,
-        description="Only these kinds, comma separated: image, audio, text",
+        description="Only these kinds, comma separated: image, audio, text, video",
         examples=["image,audio"],
     ),
 ]
@@ -174,10 +174,16 @@ async def get_item(engine: EngineDep, item_id: ItemId) -> WebItemDetail:
     "/api/items/{item_id}/similar", response_model=WebSearchResponse, responses=ERROR_RESPONSES
 )
 async def get_similar(
-    engine: EngineDep, item_id: ItemId, limit: Limit = 20, offset: Offset = 0
+    engine: EngineDep,
+    item_id: ItemId,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    at: Annotated[
+        float | None, Param(ge=0, le=1e7, description="Seconds into a video: like this moment")
+    ] = None,
 ) -> WebSearchResponse:
-    """Items most like this one, of every kind ("more like this")."""
-    response = await run_in_threadpool(engine.similar, item_id, limit, offset)
+    """Items most like this one, of every kind ("more like this"), or like one video moment."""
+    response = await run_in_threadpool(engine.similar, item_id, limit, offset, at)
     return with_urls(response)
 
 

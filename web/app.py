@@ -22,9 +22,11 @@ from starlette.concurrency import run_in_threadpool
 
 from retrieval import __version__
 from retrieval.config import Settings
-from web import api, index_routes, media_routes
+from web import api, index_routes, limits, media_routes
 from web.errors import BodyLimitMiddleware, install_error_handlers
 from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
+from web.hosts import HostAllowListMiddleware, allowed_host_names
+from web.rate_limit import RateLimitMiddleware, limits_from_settings
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -79,10 +81,12 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.transcription_limiter = anyio.CapacityLimiter(max_transcriptions)
+    app.state.upload_lock = anyio.Lock()
 
     install_error_handlers(app)
     app.include_router(api.router, tags=["search"])
     app.include_router(media_routes.router, tags=["media"])
+    app.include_router(limits.router, tags=["search"])
     if settings.api_token:
         app.include_router(index_routes.router, tags=["index"])
 
@@ -106,6 +110,12 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_mb * 1024 * 1024)
-    if settings.api_token:  # outermost: refuse writes without the token before reading a byte
+    if settings.api_token:  # refuse writes without the token before reading a byte
         app.add_middleware(WriteGuardMiddleware, token=settings.api_token)
+    rate_limits = limits_from_settings(settings)
+    if rate_limits:
+        app.add_middleware(RateLimitMiddleware, limits=rate_limits)
+    host_names = allowed_host_names(settings)
+    if host_names is not None:  # outermost: a rebound name gets nothing, not even a 401
+        app.add_middleware(HostAllowListMiddleware, names=host_names)
     return app

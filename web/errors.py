@@ -172,10 +172,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > self.max_bytes:
             if declared <= DRAIN_BYTES:  # a bigger one is not worth reading to say no
-                await _drain(receive)
+                await drain_body(receive)
             await self._refuse(scope, receive, send)
             return
 
@@ -216,7 +216,7 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-async def _drain(receive: Receive) -> None:
+async def drain_body(receive: Receive) -> None:
     """Read and discard the rest of a refused body; a client that stalls gets DRAIN_SECONDS."""
     try:
         async with asyncio.timeout(DRAIN_SECONDS):
@@ -228,7 +228,8 @@ async def _drain(receive: Receive) -> None:
         return
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The request's declared body size, or None when it declares none (or nonsense)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:

@@ -10,14 +10,21 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from retrieval.results import IndexReport
 from web.deps import EngineDep, SettingsDep, require_token
 from web.errors import ApiError
 from web.schemas import ERROR_RESPONSES
-from web.uploads import UPLOAD_SUFFIXES, new_upload_dir, safe_name, upload_suffix_kind
+from web.uploads import (
+    UPLOAD_SUFFIXES,
+    check_upload_quota,
+    new_upload_dir,
+    safe_name,
+    stored_upload_bytes,
+    upload_suffix_kind,
+)
 
 router = APIRouter()
 
@@ -42,9 +49,10 @@ def _unique(folder: Path, name: str) -> Path:
     dependencies=[Depends(require_token)],
 )
 async def index_uploads(
+    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    files: Annotated[list[UploadFile], File(description="Images, recordings or documents")],
+    files: Annotated[list[UploadFile], File(description="Images, recordings, documents or videos")],
 ) -> IndexReport:
     """Save the uploaded files under the data directory and index them now."""
     if not files:
@@ -59,12 +67,17 @@ async def index_uploads(
                 "unsupported_media_type",
                 f"{safe_name(upload.filename)!r}: unsupported file type; allowed: {allowed}",
             )
-    folder = await run_in_threadpool(new_upload_dir, settings.data_dir)
-    paths: list[Path] = []
-    for upload in files:
-        target = _unique(folder, safe_name(upload.filename))
-        await upload.seek(0)
-        with target.open("xb") as out:
-            await run_in_threadpool(shutil.copyfileobj, upload.file, out)
-        paths.append(target)
+    # One request at a time between measuring the stored uploads and writing new ones, so two
+    # concurrent uploads cannot both fit under the cap and together pass it.
+    async with request.app.state.upload_lock:
+        stored = await run_in_threadpool(stored_upload_bytes, settings.data_dir)
+        check_upload_quota(stored, sum(u.size or 0 for u in files), settings.max_uploads_total_mb)
+        folder = await run_in_threadpool(new_upload_dir, settings.data_dir)
+        paths: list[Path] = []
+        for upload in files:
+            target = _unique(folder, safe_name(upload.filename))
+            await upload.seek(0)
+            with target.open("xb") as out:
+                await run_in_threadpool(shutil.copyfileobj, upload.file, out)
+            paths.append(target)
     return await run_in_threadpool(engine.index, paths)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 from PIL import Image
@@ -23,7 +23,7 @@ from retrieval.results import ItemDetail
 from web.deps import EngineDep, SettingsDep
 from web.errors import ApiError
 from web.schemas import ERROR_RESPONSES
-from web.thumbs import icon_svg, make_thumbnail
+from web.thumbs import icon_svg, keyframe_start, make_thumbnail, make_video_thumbnail
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -113,9 +113,19 @@ async def get_media(engine: EngineDep, item_id: ItemId, request: Request) -> Res
 
 
 @router.get("/thumbs/{item_id}", responses=ERROR_RESPONSES)
-async def get_thumb(engine: EngineDep, settings: SettingsDep, item_id: ItemId) -> Response:
-    """A JPEG thumbnail for image items (made once, then cached); an SVG icon for others."""
+async def get_thumb(
+    engine: EngineDep,
+    settings: SettingsDep,
+    item_id: ItemId,
+    t: Annotated[
+        float | None, Query(ge=0, le=1e7, description="Video: the keyframe on screen then")
+    ] = None,
+) -> Response:
+    """A JPEG thumbnail for image items and video moments (made once, then cached); an SVG
+    icon for others."""
     detail = await run_in_threadpool(engine.item, item_id)
+    if detail.type == "video":
+        return await _video_thumb(engine, settings.data_dir / "thumbs", detail, t)
     if detail.type != "image":
         return Response(icon_svg(detail.type), media_type="image/svg+xml", headers=_SAFE_HEADERS)
     source, _, _ = await run_in_threadpool(indexed_file, engine, item_id)
@@ -125,4 +135,16 @@ async def get_thumb(engine: EngineDep, settings: SettingsDep, item_id: ItemId) -
         )
     except (OSError, ValueError, MediaError, Image.DecompressionBombError) as exc:
         raise ApiError(422, "bad_media", f"cannot make a thumbnail of item {item_id}") from exc
+    return FileResponse(thumb, media_type="image/jpeg", headers=_SAFE_HEADERS)
+
+
+async def _video_thumb(
+    engine: Engine, cache: Path, detail: ItemDetail, seconds: float | None
+) -> Response:
+    source, _, _ = await run_in_threadpool(indexed_file, engine, detail.id)
+    start = keyframe_start(detail, seconds)
+    try:
+        thumb = await run_in_threadpool(make_video_thumbnail, cache, detail.id, source, start)
+    except (OSError, MediaError) as exc:
+        raise ApiError(422, "bad_media", f"cannot show item {detail.id} at {start:.1f} s") from exc
     return FileResponse(thumb, media_type="image/jpeg", headers=_SAFE_HEADERS)

@@ -71,6 +71,9 @@ def with_urls(response: SearchResponse) -> WebSearchResponse:
     for result in data["results"]:
         result["media_url"] = media_url(result["id"])
         result["thumb_url"] = thumb_url(result["id"])
+        start = result["match"].get("start")
+        if result["type"] == "video" and start is not None:  # the matched moment's frame
+            result["thumb_url"] += f"?t={start:.3f}"
     return WebSearchResponse.model_validate(data)
 
 

@@ -7,6 +7,7 @@ its parser bugs) sees it. Sizes are bounded by ``BodyLimitMiddleware`` while the
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -44,6 +45,7 @@ UPLOAD_SUFFIXES = {
     "image": {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"},
     "audio": {".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".webm"},
     "text": {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"},
+    "video": {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi"},
 }
 
 
@@ -107,3 +109,28 @@ def new_upload_dir(data_dir: Path) -> Path:
     folder = data_dir / "uploads" / f"{stamp}-{secrets.token_hex(4)}"
     folder.mkdir(parents=True, exist_ok=False)
     return folder
+
+
+def stored_upload_bytes(data_dir: Path) -> int:
+    """The bytes of every file under ``<data>/uploads``: what counts against the total cap."""
+    total = 0
+    for folder, _, names in os.walk(data_dir / "uploads"):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue  # removed while we walked
+    return total
+
+
+def check_upload_quota(stored: int, incoming: int, cap_mb: int) -> None:
+    """Refuse (413 ``upload_quota_exceeded``) uploads that would take storage past the cap."""
+    cap = cap_mb * 1024 * 1024
+    if stored + incoming > cap:
+        mb = 1024 * 1024
+        raise ApiError(
+            413,
+            "upload_quota_exceeded",
+            f"stored uploads would pass the {cap_mb} MB cap ({stored / mb:.1f} MB stored, "
+            f"{incoming / mb:.1f} MB sent); remove some or raise XMODAL_MAX_UPLOADS_TOTAL_MB",
+        )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.catalog.fts_text import fts_text, register_functions
 from retrieval.catalog.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -84,6 +85,7 @@ class Catalog:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
             conn.create_function("xm_path_match", 2, _path_match, deterministic=True)
+            register_functions(conn)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -268,7 +270,8 @@ class Catalog:
         )
         part_id = int(cur.lastrowid or 0)
         conn.execute(
-            "INSERT INTO parts_fts(rowid, name, text) VALUES (?,?,?)", (part_id, name, text or "")
+            "INSERT INTO parts_fts(rowid, name, text) VALUES (?,?,?)",
+            (part_id, fts_text(name), fts_text(text or "")),
         )
         return part_id
 
@@ -299,7 +302,7 @@ class Catalog:
         if row:
             conn.execute("DELETE FROM parts_fts WHERE rowid=?", (row[0],))
             conn.execute("INSERT INTO parts_fts(rowid, name, text) VALUES (?,?,?)",
-                         (row[0], " ".join(names), row[1] or ""))
+                         (row[0], fts_text(" ".join(names)), fts_text(row[1] or "")))
 
     def detach_path(self, conn: sqlite3.Connection, path: str) -> dict[str, list[int]]:
         """Forget a path; delete its item when no other path shows it.
@@ -442,6 +445,6 @@ class Catalog:
         with self.write() as conn:
             conn.execute("DELETE FROM parts_fts")
             conn.execute("INSERT INTO parts_fts(rowid, name, text) "
-                         "SELECT id, '', COALESCE(text, '') FROM parts")
+                         "SELECT id, '', xm_fts_text(COALESCE(text, '')) FROM parts")
             for (item_id,) in conn.execute("SELECT id FROM items").fetchall():
                 self.refresh_names(conn, item_id)

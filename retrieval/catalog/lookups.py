@@ -65,15 +65,45 @@ def item_vector(
 ) -> np.ndarray | None:
     """An item's own direction in a space, for "more like this".
 
-    An image in CLIP space is its image vector (not the text OCR found on it); anything else
-    is the normalised mean of its first ``max_parts`` parts' stored vectors.
+    An image in CLIP space is its image vector (not the text OCR found on it), a video its
+    keyframes'; anything else is the normalised mean of its first ``max_parts`` parts' stored
+    vectors.
     """
-    kinds = "p.kind = 'file'" if item_type == "image" and space == "clip" else "1"
+    kinds = "1"
+    if space == "clip" and item_type in ("image", "video"):  # pictures, not the words on them
+        kinds = "p.kind = 'file'" if item_type == "image" else "p.kind = 'frame'"
     rows = catalog.conn.execute(
         "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
         f"WHERE p.item_id = ? AND v.space = ? AND {kinds} ORDER BY p.ord, p.id LIMIT ?",
         (item_id, space, max_parts),
     ).fetchall()
+    if not rows:
+        return None
+    mat = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
+    return normalise(mat.mean(axis=0))
+
+
+def moment_vector(catalog: Catalog, item_id: int, at: float, space: str) -> np.ndarray | None:
+    """A video's direction at ``at`` seconds, for "more like this" from one moment.
+
+    In CLIP space the keyframe on screen then (the last one starting at or before ``at``);
+    in the text space the mean of the words shown or said then.
+    """
+    conn = catalog.conn
+    if space == "clip":
+        rows = conn.execute(
+            "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
+            "WHERE p.item_id = ? AND v.space = ? AND p.kind = 'frame' "
+            "ORDER BY p.start > ?, ABS(p.start - ?) LIMIT 1",
+            (item_id, space, at, at),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
+            "WHERE p.item_id = ? AND v.space = ? AND p.kind IN ('ocr', 'segment') "
+            'AND p.start <= ? AND p."end" >= ?',
+            (item_id, space, at, at),
+        ).fetchall()
     if not rows:
         return None
     mat = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])

@@ -11,7 +11,9 @@ import fnmatch
 import sqlite3
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+from retrieval.catalog.fts_text import CJK_RUN, fts_phrase, has_cjk, normalise
+
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i+1; never edit a shipped entry, append.
 MIGRATIONS: list[str] = [
@@ -40,6 +42,18 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER parts_fts_delete AFTER DELETE ON parts BEGIN
         DELETE FROM parts_fts WHERE rowid = old.id;
     END;
+    """,
+    # CJK characters become one keyword token each (retrieval/catalog/fts_text.py): rebuild
+    # every FTS row from the stored text and file names; nothing is decoded or re-encoded.
+    """
+    DELETE FROM parts_fts;
+    INSERT INTO parts_fts(rowid, name, text)
+        SELECT p.id,
+               CASE WHEN p.kind = 'file' THEN xm_fts_text(COALESCE(
+                   (SELECT group_concat(DISTINCT xm_file_name(f.path)) FROM files f
+                    WHERE f.item_id = p.item_id AND f.status = 'ok'), '')) ELSE '' END,
+               xm_fts_text(COALESCE(p.text, ''))
+        FROM parts p;
     """,
 ]
 
@@ -147,10 +161,13 @@ def fts_query(text: str) -> str:
     """Turn free text into a safe FTS5 query: every word quoted, any word may match (OR).
 
     Quoting keeps user input from being parsed as FTS5 syntax (``AND``, ``-``, ``:``...).
+    A run of CJK characters is the phrase of its characters, as ``fts_text`` indexed them.
     Returns an empty string when the text has no words.
     """
-    words = [w for w in "".join(c if c.isalnum() or c in "-_" else " " for c in text).split()]
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+    spaced = CJK_RUN.sub(lambda m: f" {m.group()} ", normalise(text))
+    words = "".join(c if c.isalnum() or c in "-_" else " " for c in spaced).split()
+    return " OR ".join(fts_phrase(w) if has_cjk(w) else '"' + w.replace('"', '""') + '"'
+                       for w in words)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -123,13 +123,27 @@ class Encoders:
             err = self._errors.get(role)
             ok = self._ready.get(role)
             device = getattr(enc, "compute_device", None) or enc.device
+            name, weights = enc.name, enc.weights
+            if role == "speech" and load and ok:
+                name, weights = _with_multilingual(enc)
             out.append(ModelStatus(
                 kind=role,
-                name=enc.name,
-                weights=enc.weights,
+                name=name,
+                weights=weights,
                 device=device,
                 precision=enc.precision,
                 available=bool(ok),
                 reason=str(err) if err else (None if ok else "not loaded yet"),
             ))
         return out
+
+
+def _with_multilingual(speech: SpeechTranscriber) -> tuple[str, str | None]:
+    """The speech row names the model that takes non-English recordings too (loading it)."""
+    other = speech.multilingual()
+    if other is speech:
+        return speech.name, speech.weights
+    if other is None:
+        return f"{speech.name}, English only", speech.weights
+    return (f"{speech.name} + {other.name} for other languages",
+            f"{speech.weights}; {other.weights}")

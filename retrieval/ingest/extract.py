@@ -36,6 +36,7 @@ FALLBACK_CHUNK_CHARS = 1000
 # CPU. Only the first MAX_TEXT_CHARS characters are even cut into chunks.
 MAX_CHUNKS = 1000
 MAX_TEXT_CHARS = 1_000_000
+CUT_AFTER = (" ", "。", "！", "？", "；", "\n")  # where a fallback chunk may end
 
 
 def content_hash(path: Path) -> str:
@@ -84,13 +85,17 @@ def storable(path: str) -> bool:
 
 @dataclass(frozen=True)
 class PartDraft:
-    """A text-bearing part before it has an id: a chunk, a speech segment or an OCR group."""
+    """A part before it has an id: a chunk, a speech segment, an OCR group or a video frame.
+
+    ``frame`` is a video keyframe's JPEG for CLIP's image tower (its ``text`` is empty).
+    """
 
     kind: str
     ord: int
     text: str
     start: float | None = None
     end: float | None = None
+    frame: bytes | None = None
 
 
 @dataclass
@@ -173,7 +178,8 @@ def fallback_chunks(text: str, size: int = FALLBACK_CHUNK_CHARS) -> list[str]:
         if len(rest) <= size:
             out.append(rest)
             break
-        cut = rest.rfind(" ", size // 2, size)
+        # at a space, or after a full stop Chinese and Japanese write without one
+        cut = max(rest.rfind(sep, size // 2, size) + len(sep) for sep in CUT_AFTER)
         cut = cut if cut > 0 else size
         out.append(rest[:cut].strip())
         rest = rest[cut:].strip()
@@ -212,6 +218,7 @@ class Extractor:
         out = Extracted(str(path), size, mtime_ns, digest, kind)
         handler: Callable[[Path, Extracted], None] = {
             "image": self._image, "audio": self._audio, "text": self._text,
+            "video": self._video,
         }[kind]
         handler(path, out)
         return out
@@ -252,6 +259,26 @@ class Extractor:
         segs = [s for s in transcript.segments if s.text.strip()]
         out.parts = [PartDraft("segment", i, s.text.strip(), float(s.start), float(s.end))
                      for i, s in enumerate(segs)]
+
+    def _video(self, path: Path, out: Extracted) -> None:
+        from retrieval.ingest.video_parts import extract_video
+
+        ocr = self._enc("ocr") if self.settings.ocr_enabled else None
+        speech = self._enc("speech")
+
+        def read_text(img: Image.Image) -> list[str]:
+            with self._ocr_lock:
+                lines = ocr.read(img) if ocr is not None else []
+            return [ln.text.strip() for ln in lines
+                    if ln.text.strip() and ln.confidence >= OCR_MIN_CONFIDENCE]
+
+        def transcribe(p: Path) -> Any:
+            with self._speech_lock:
+                return speech.transcribe(p) if speech is not None else None
+
+        extract_video(path, out, self.settings, keep_frames=self._enc("clip") is not None,
+                      read_text=read_text if ocr is not None else None,
+                      transcribe=transcribe if speech is not None else None)
 
     def _text(self, path: Path, out: Extracted) -> None:
         from retrieval.media import decode as media

@@ -27,6 +27,7 @@ import pickle
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,7 @@ class EncodeActor:
         for o in outcomes:
             if isinstance(o, Extracted):
                 o.image = None  # encoded already; the driver needs no pixels
+                o.parts = [replace(p, frame=None) if p.frame else p for p in o.parts]
             blobs.append(pickle.dumps((o, encoded.get(id(o)))))
         return {"path": np.asarray(batch["path"]), "blob": np.asarray(blobs, dtype=object)}
 

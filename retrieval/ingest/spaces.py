@@ -134,8 +134,9 @@ def check_space_models(catalog: Catalog, spaces: dict[str, Space], *,
         if not reembed and (stored is None or stored[0] == space.model):
             continue  # new, or the same model: recorded and checked by ``ready`` on first use
         if stored is not None and not reembed:
-            dim = space.dim if space.encoder is not None else -1
-            raise IndexMismatch(_mismatch(name, stored, (space.model, dim)))
+            if space.encoder is None:
+                continue  # the new model is missing: its space is off (Encoders warned why)
+            raise IndexMismatch(_mismatch(name, stored, (space.model, space.dim)))
         if space.encoder is None:
             continue  # unavailable now: nothing to record or reset
         dim = space.dim

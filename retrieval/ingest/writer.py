@@ -7,6 +7,7 @@ commit, with the catalog's new generation; they are saved by the ``Ingestor`` no
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.catalog.database import Catalog
+from retrieval.catalog.database import TEXT_KINDS, Catalog
 from retrieval.ingest.extract import CLIP_IMAGE_SIDE, Attach, Extracted, Skipped
 from retrieval.ingest.spaces import Space
 from retrieval.results import Failure, IndexReport
@@ -47,7 +48,8 @@ class BatchWriter:
         live = {n: s for n, s in self.spaces.items() if s.ready(self.catalog)}
         try:
             for name, space in live.items():
-                slots = [(n, i) for n, e in enumerate(items) for i in range(len(e.parts))]
+                slots = [(n, i) for n, e in enumerate(items)
+                         for i, p in enumerate(e.parts) if p.kind in TEXT_KINDS]
                 blocks = []
                 if slots:
                     blocks.append(space.encode_texts([items[n].parts[i].text for n, i in slots]))
@@ -56,6 +58,13 @@ class BatchWriter:
                     if imgs:
                         blocks.append(space.encode_images([items[n].image for n in imgs]))
                         slots += [(n, FILE_SLOT) for n in imgs]
+                    frames = [(n, i) for n, e in enumerate(items)
+                              for i, p in enumerate(e.parts) if p.frame is not None]
+                    for at in range(0, len(frames), BACKFILL_IMAGES):  # decoded a few at a time
+                        chunk = frames[at:at + BACKFILL_IMAGES]
+                        blocks.append(space.encode_images(
+                            [_jpeg(items[n].parts[i].frame) for n, i in chunk]))
+                        slots += chunk
                 if not blocks:
                     continue
                 mat = np.concatenate(blocks).astype(np.float32)
@@ -155,7 +164,7 @@ class BatchWriter:
                                width=e.width, height=e.height, duration=e.duration,
                                language=e.language, mtime=e.mtime)
         file_part = cat.insert_part(conn, item, "file", 0)
-        ids = [cat.insert_part(conn, item, p.kind, p.ord, p.text, p.start, p.end)
+        ids = [cat.insert_part(conn, item, p.kind, p.ord, p.text or None, p.start, p.end)
                for p in e.parts]
         for space, (slots, vecs) in enc.items():
             pids = [file_part if s == FILE_SLOT else ids[s] for s in slots]
@@ -223,6 +232,35 @@ class BatchWriter:
                         imgs.append(img)
                 if imgs:
                     done += self._store(name, ids, space.encode_images(imgs))
+            done += self._backfill_frames(name, space, missing, stop)
+        return done
+
+    def _backfill_frames(self, name: str, space: Space, missing: str,
+                         stop: Event | None) -> int:
+        """Video keyframes lacking a vector: each decoded again at its start time."""
+        from retrieval.errors import MediaError
+        from retrieval.media.video import frame_at
+
+        rows = self.catalog.conn.execute(
+            "SELECT p.id, p.item_id, p.start FROM parts p "
+            f"WHERE p.kind='frame' AND {missing} ORDER BY p.id", (name,)).fetchall()
+        if not rows or not space.ready(self.catalog):
+            return 0
+        done = 0
+        for i in range(0, len(rows), BACKFILL_IMAGES):
+            if stop is not None and stop.is_set():
+                break
+            ids, imgs = [], []
+            for part_id, item_id, start in rows[i:i + BACKFILL_IMAGES]:
+                for p in self.catalog.paths(item_id):
+                    try:
+                        imgs.append(frame_at(Path(p), start or 0.0, CLIP_IMAGE_SIDE))
+                    except (MediaError, OSError):
+                        continue
+                    ids.append(part_id)
+                    break
+            if imgs:
+                done += self._store(name, ids, space.encode_images(imgs))
         return done
 
     def _load_any(self, paths: list[str]) -> Any:
@@ -245,6 +283,14 @@ class BatchWriter:
             self.catalog.bump_generation(conn, space)
         self._apply({space: (ids, [np.asarray(vecs)])}, {})
         return len(ids)
+
+
+def _jpeg(data: bytes | None) -> Any:
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data or b""))
+    img.load()
+    return img
 
 
 def _merge(into: dict[str, list[int]], more: dict[str, list[int]]) -> None:

@@ -16,6 +16,8 @@ from retrieval.errors import MediaError
 
 SAMPLE_RATE = 16_000
 MIN_AUDIO_SECONDS = 0.3
+QUIET_RMS = 10 ** (-50 / 20)  # a 20 ms window below -50 dBFS holds no speech
+SOUNDING_SHARE = 0.1  # a window this loud relative to the segment's loudest counts as sound
 
 
 def _ffprobe_duration(path: Path) -> float | None:
@@ -165,3 +167,27 @@ def iter_audio(path: Path, block_seconds: float = 600.0) -> Iterator[tuple[float
                          f"contain speech (needs at least {MIN_AUDIO_SECONDS} s)")
     if tail.size:
         yield offset / SAMPLE_RATE, tail
+
+
+def sounding_span(audio: np.ndarray, start: float, end: float,
+                  window: float = 0.02, pad: float = 0.1) -> tuple[float, float]:
+    """``[start, end]`` (seconds into ``audio``) narrowed to where there is sound in it.
+
+    Whisper stretches a segment over the silence before it (a video whose narration starts
+    at 4 s gets a segment from 0 s), which would play a result from the wrong moment. Only
+    silence at the edges is cut, with ``pad`` seconds kept; a segment with no clear sound, or
+    with steady noise under it, is returned as it was.
+    """
+    win = max(1, int(window * SAMPLE_RATE))
+    a, b = max(0, int(start * SAMPLE_RATE)), min(len(audio), int(end * SAMPLE_RATE))
+    n = (b - a) // win
+    if n <= 0:
+        return start, end
+    frames = np.asarray(audio[a:a + n * win], dtype=np.float32).reshape(n, win)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    loud = np.flatnonzero(rms >= max(QUIET_RMS, SOUNDING_SHARE * float(rms.max())))
+    if loud.size == 0:
+        return start, end
+    first = start + max(float(loud[0]) * window - pad, 0.0)
+    last = min(end, start + float(loud[-1] + 1) * window + pad)
+    return (first, last) if last > first else (start, end)

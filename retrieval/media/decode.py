@@ -33,7 +33,8 @@ AUDIO_EXTS = {".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", 
               ".aif", ".aiff", ".webm", ".mka"}
 TEXT_EXTS = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf"}
 HTML_EXTS = {".html", ".htm", ".xhtml"}
-MediaType = Literal["image", "audio", "text"]
+VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".3gp"}
+MediaType = Literal["image", "audio", "text", "video"]
 
 # load_image checks the pixel count itself (XMODAL_MAX_IMAGE_PIXELS), so Pillow's warning is
 # noise. Pillow still refuses outright above 2x Image.MAX_IMAGE_PIXELS (about 179 megapixels).
@@ -67,7 +68,10 @@ def _is_html(head: bytes) -> bool:
 def detect_type(path: Path) -> MediaType | None:
     """What kind of media a file holds, judged by its content; the extension only breaks ties.
 
-    Returns None for empty, unreadable or unsupported files (archives, executables, video).
+    Returns None for empty, unreadable or unsupported files (archives, executables). A video
+    container (MP4, MKV, WebM, MOV, AVI) is ``video`` when it holds moving pictures and
+    ``audio`` when it holds only sound (a voice note, or music with cover art); one ffprobe
+    cannot read at all is ``video``, so indexing reports why.
     """
     path = Path(path)
     try:
@@ -89,8 +93,13 @@ def detect_type(path: Path) -> MediaType | None:
             return "image"
         if mime.startswith("audio/"):
             return "audio"
-        if mime.startswith("video/") and ext in AUDIO_EXTS:  # webm/mka/m4a voice notes
-            return "audio"
+        if mime.startswith("video/"):
+            from retrieval.media.video import has_moving_picture
+
+            moving = has_moving_picture(path)
+            if moving is None:
+                return "video" if ext in VIDEO_EXTS or ext not in AUDIO_EXTS else "audio"
+            return "video" if moving else "audio"
         return None
     if _looks_like_text(head):
         return "text"

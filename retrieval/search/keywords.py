@@ -17,6 +17,13 @@ User words are always quoted into the FTS5 query (``fts_query``), so no input is
 The catalog's tokenizer is ``unicode61`` with ``-`` and ``_`` as word characters, so codes
 survive as single tokens; ``fold`` mirrors its case and diacritic folding, so the stopword
 list and the de-duplication of query words see what FTS5 sees.
+
+Chinese and Japanese are written without spaces, and the catalog indexes each of their
+characters as a token (``retrieval.catalog.fts_text``). A run of such characters in the query
+becomes clauses by length (``cjk_clauses``): up to ``CJK_EXACT_CHARS`` characters it is one
+phrase that must match exactly (a short word: ``预算``); a longer run, which may hold several
+words, becomes its overlapping two-character phrases, of which ``CJK_BIGRAM_SHARE`` must match.
+``bench/cjk_keywords.py`` chose this over trigram and jieba segmentation.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import math
 import unicodedata
 
 from retrieval.catalog.database import Catalog, ItemFilter, fts_query
+from retrieval.catalog.fts_text import CJK_RUN, fts_phrase, has_cjk, normalise
 from retrieval.search.fusion import Hit
 
 log = logging.getLogger(__name__)
@@ -43,17 +51,28 @@ STOPWORDS = frozenset(
 MIN_SHOULD_MATCH = 0.5
 COVERAGE_DEPTH = 200  # keyword hits whose term coverage is counted; deeper ones get the minimum
 SQL_VARIABLES = 30_000  # below SQLite's limit of 32766 bound values per statement
+CJK_EXACT_CHARS = 3  # runs up to this long are one phrase; longer ones are split in bigrams
+CJK_BIGRAM_SHARE = 0.5  # of a long run's bigrams, this share must be in a matching part
 
 
 def fold(word: str) -> str:
-    """Case- and diacritic-folded, the way FTS5's ``unicode61`` tokenizer compares words."""
+    """Case- and diacritic-folded, the way FTS5's ``unicode61`` tokenizer compares words.
+
+    CJK runs are left as they are: unicode61 does not fold kana voicing marks or Hangul.
+    """
+    if has_cjk(word):
+        return word
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def words_of(text: str) -> list[str]:
-    """Split like the catalog's tokenizer: letters, digits, ``-`` and ``_`` make words."""
-    return "".join(c if c.isalnum() or c in "-_" else " " for c in text).split()
+    """Split like the catalog's tokenizer: letters, digits, ``-`` and ``_`` make words.
+
+    A run of CJK characters is one word here (``cjk_clauses`` decides how it is matched).
+    """
+    spaced = CJK_RUN.sub(lambda m: f" {m.group()} ", normalise(text))
+    return "".join(c if c.isalnum() or c in "-_" else " " for c in spaced).split()
 
 
 def keyword_terms(text: str) -> list[str]:
@@ -61,6 +80,34 @@ def keyword_terms(text: str) -> list[str]:
     words = list(dict.fromkeys(fold(w) for w in words_of(text)))
     kept = [w for w in words if w not in STOPWORDS]
     return kept or words
+
+
+def cjk_clauses(run: str, exact_chars: int = CJK_EXACT_CHARS,
+                share: float = CJK_BIGRAM_SHARE) -> tuple[list[str], int]:
+    """FTS5 phrases for one run of CJK characters, and how many of them a part must match."""
+    if len(run) <= exact_chars:
+        return [fts_phrase(run)], 1
+    bigrams = list(dict.fromkeys(run[i:i + 2] for i in range(len(run) - 1)))
+    return [fts_phrase(b) for b in bigrams], math.ceil(len(bigrams) * share)
+
+
+def keyword_clauses(text: str, exact_chars: int = CJK_EXACT_CHARS,
+                    share: float = CJK_BIGRAM_SHARE) -> tuple[list[str], int]:
+    """The query's FTS5 clauses and how many of them a part must contain.
+
+    Latin words follow minimum-should-match (``needed``); each CJK run adds its own clauses
+    and requirement (``cjk_clauses``). Counting is over all clauses together, so the rule is
+    a sum, not a per-word guarantee: cheap, and close enough for ranking.
+    """
+    terms = keyword_terms(text)
+    words = [t for t in terms if not has_cjk(t)]
+    clauses = [fts_query(w) for w in words]
+    need = needed(len(words))
+    for run in (t for t in terms if has_cjk(t)):
+        more, more_need = cjk_clauses(run, exact_chars, share)
+        clauses += more
+        need += more_need
+    return list(dict.fromkeys(clauses)), need
 
 
 def needed(n_terms: int) -> int:
@@ -72,11 +119,10 @@ def needed(n_terms: int) -> int:
 
 def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter) -> list[Hit]:
     """The BM25 hits (best first) that contain enough of the query's content words."""
-    terms = keyword_terms(text)
-    if not terms:
+    each, need = keyword_clauses(text)
+    if not each:
         return []
-    need = needed(len(terms))
-    each = [fts_query(t) for t in terms]
+    need = min(need, len(each))
     try:
         found = catalog.keyword_search(" OR ".join(each), limit=limit, filters=filters,
                                        min_match=(each, need) if need > 1 else None)
@@ -86,7 +132,7 @@ def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter) -
     depth = min(COVERAGE_DEPTH, SQL_VARIABLES // len(each) - 1)  # a very long query: fewer
     matched = terms_matched(catalog, each, [h.part_id for h in found[:depth]])
     return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score,
-                coverage=matched.get(h.part_id, need) / len(terms)) for h in found]
+                coverage=matched.get(h.part_id, need) / len(each)) for h in found]
 
 
 def terms_matched(catalog: Catalog, each: list[str], part_ids: list[int]) -> dict[int, int]:

@@ -125,22 +125,28 @@ class QueryEncoder:
         return text
 
     def _query_speech(self) -> SpeechTranscriber | None:
-        """Whisper for queries: ``whisper_query_model`` when set (loaded once), else the
-        indexing model. A query model that cannot load falls back, with a warning."""
-        if not self.settings.whisper_query_model:
-            return self._encoders().speech
+        """Whisper for queries: ``whisper_query_model`` when set (loaded once; the very model
+        that detects languages when it is the same name), else the indexing model. A query
+        model that cannot load falls back to the indexing model, with a warning."""
+        name = self.settings.whisper_query_model
+        indexing = self._encoders().speech
+        if not name:
+            return indexing
         with self._query_model_lock:
             if self._query_model is None and not self._query_model_tried:
                 from retrieval.encoders.speech import SpeechTranscriber
 
                 self._query_model_tried = True
-                model = SpeechTranscriber(self.settings, model=self.settings.whisper_query_model)
-                try:
-                    model.load()
-                    self._query_model = model
-                except ModelUnavailable as exc:
-                    log.warning("spoken queries use the indexing Whisper: %s", exc)
-        return self._query_model or self._encoders().speech
+                if indexing is not None and name == self.settings.whisper_multilingual_model:
+                    self._query_model = indexing.multilingual()  # already loaded, or None
+                else:
+                    model = SpeechTranscriber(self.settings, model=name)
+                    try:
+                        model.load()
+                        self._query_model = model
+                    except ModelUnavailable as exc:
+                        log.warning("spoken queries use the indexing Whisper: %s", exc)
+        return self._query_model or indexing
 
     def close(self) -> None:
         """Stop the encoder threads."""

@@ -4,10 +4,12 @@
 
 const $ = (sel) => document.querySelector(sel);
 const PAGE = 24;
-const KIND_LABEL = { image: "Photo", audio: "Audio", text: "Doc" };
-const CHIP_LABEL = { image: "Photos", audio: "Recordings", text: "Documents" };
-const SINGULAR = { image: "photo", audio: "recording", text: "document" };
+const KIND_LABEL = { image: "Photo", audio: "Audio", text: "Doc", video: "Video" };
+const CHIP_LABEL = { image: "Photos", audio: "Recordings", text: "Documents", video: "Videos" };
+const SINGULAR = { image: "photo", audio: "recording", text: "document", video: "video" };
+const MOMENT = { segment: "said", ocr: "on screen", frame: "seen" }; // how a video moment matched
 let collection = null; // items per type, from /api/stats
+let limits = null; // what the server accepts, from /api/limits
 const SPACE_LABEL = { text: "meaning", clip: "visual", keyword: "keyword" };
 const STOP = new Set("the a an and or of to in on at for with is are was were be it this that what which who how where when do does did i you we they my our your me about from by as".split(" "));
 
@@ -42,31 +44,58 @@ const baseName = (p) => p.split(/[\\/]/).pop();
 const fmtTime = (s) => { s = Math.max(0, Math.floor(s || 0)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
+// Han, kana and Hangul: written without spaces, so their words are marked wherever they occur.
+const CJK_RUN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3005\u30fc]+/gu;
+const IS_CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
+// The query's words as the keyword search matches them: Latin words (stopwords out) and CJK
+// runs, a short run whole and a longer one as its overlapping two-character pieces.
 function queryWords() {
-  const text = [state.q, state.heard].filter(Boolean).join(" ").toLowerCase();
-  const words = text.match(/[\p{L}\p{N}]+/gu) || [];
-  return [...new Set(words.filter((w) => (w.length > 2 || /\d/.test(w)) && !STOP.has(w)))];
+  const text = [state.q, state.heard].filter(Boolean).join(" ").toLowerCase().normalize("NFKC");
+  const words = [];
+  for (const run of text.match(CJK_RUN) || []) {
+    if (run.length <= 3) words.push(run);
+    else for (let i = 0; i + 1 < run.length; i++) words.push(run.slice(i, i + 2));
+  }
+  const latin = text.replace(CJK_RUN, " ").match(/[\p{L}\p{N}]+/gu) || [];
+  words.push(...latin.filter((w) => (w.length > 2 || /\d/.test(w)) && !STOP.has(w)));
+  return [...new Set(words)];
 }
 
 // Text with the query's words wrapped in <mark>, built as DOM nodes (never innerHTML).
+// Latin words mark from a word start to the word's end ("invoice" marks "invoices"); CJK
+// pieces mark every place they occur, and touching marks merge ("明年" + "预算" pieces of
+// "明年的预算" mark the whole phrase where the text has it).
 function highlighted(text, words) {
   const frag = document.createDocumentFragment();
   if (!words.length) { frag.append(text); return frag; }
-  const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${esc.join("|")})[\\p{L}\\p{N}]*`, "giu");
-  let last = 0;
-  for (const m of text.matchAll(re)) {
-    frag.append(text.slice(last, m.index), h("mark", {}, m[0]));
-    last = m.index + m[0].length;
+  const on = new Uint8Array(text.length);
+  const latin = words.filter((w) => !IS_CJK.test(w)).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (latin.length) {
+    const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${latin.join("|")})[\\p{L}\\p{N}]*`, "giu");
+    for (const m of text.matchAll(re)) on.fill(1, m.index, m.index + m[0].length);
   }
-  frag.append(text.slice(last));
+  const folded = text.normalize("NFKC").length === text.length ? text.normalize("NFKC") : text;
+  for (const w of words.filter((x) => IS_CJK.test(x))) {
+    for (let i = folded.indexOf(w); i >= 0; i = folded.indexOf(w, i + 1)) on.fill(1, i, i + w.length);
+  }
+  let start = 0;
+  for (let i = 1; i <= text.length; i++) {
+    if (i < text.length && on[i] === on[start]) continue;
+    const piece = text.slice(start, i);
+    frag.append(on[start] ? h("mark", {}, piece) : piece);
+    start = i;
+  }
   return frag;
 }
 
 // ---------- URL <-> state ----------
 function urlFor() {
   const p = new URLSearchParams();
-  if (state.similar) p.set("similar", state.similar.id);
+  if (state.similar) {
+    p.set("similar", state.similar.id);
+    if (typeof state.similar.at === "number") p.set("at", state.similar.at.toFixed(2));
+  }
   else if (state.q) p.set("q", state.q);
   if (state.types.length) p.set("type", state.types.join(","));
   const s = p.toString();
@@ -94,20 +123,22 @@ function restore(hist) {
   state.audio = saved ? saved.audio : null;
   state.heard = saved ? saved.heard : null;
   const sid = p.get("similar");
-  state.similar = sid ? (saved && saved.similar) || { id: Number(sid), name: `item ${sid}` } : null;
+  const at = p.get("at") === null ? null : Number(p.get("at"));
+  state.similar = sid ? (saved && saved.similar) || { id: Number(sid), name: `item ${sid}`, at: Number.isFinite(at) ? at : null } : null;
   els.q.value = state.q;
 }
 
 // ---------- searching ----------
 function signature() {
-  return JSON.stringify([state.q, state.heard, state.similar && state.similar.id, state.image && state.image.url, state.audio && state.audio.url]);
+  return JSON.stringify([state.q, state.heard, state.similar && [state.similar.id, state.similar.at], state.image && state.image.url, state.audio && state.audio.url]);
 }
 function hasQuery() { return Boolean(state.q || state.image || state.audio || state.heard || state.similar); }
 
 async function fetchResults(offset, signal) {
   const limit = PAGE;
   if (state.similar) {
-    const r = await fetch(`/api/items/${state.similar.id}/similar?limit=${limit}&offset=${offset}`, { signal });
+    const at = typeof state.similar.at === "number" ? `&at=${state.similar.at.toFixed(2)}` : "";
+    const r = await fetch(`/api/items/${state.similar.id}/similar?limit=${limit}&offset=${offset}${at}`, { signal });
     return readJson(r);
   }
   const text = [state.q, state.heard].filter(Boolean).join(" ");
@@ -118,7 +149,15 @@ async function fetchResults(offset, signal) {
     if (state.audio && !state.heard) form.set("audio", state.audio.blob, state.audio.name);
     if (state.types.length) form.set("type", state.types.join(","));
     form.set("limit", limit); form.set("offset", offset);
-    return readJson(await fetch("/api/search", { method: "POST", body: form, signal }));
+    let r;
+    try { r = await fetch("/api/search", { method: "POST", body: form, signal }); } catch (err) {
+      if (err.name === "AbortError") throw err;
+      // A server that refuses a body too big to read closes the connection mid-upload.
+      const sent = [state.image, state.audio].filter(Boolean).map((m) => `${m.name} (${megabytes(m.blob.size)})`).join(", ");
+      const cap = limits ? ` This server accepts files up to ${megabytes(limits.max_upload_bytes)}.` : "";
+      throw new Error(`The connection closed while sending ${sent}.${cap}`);
+    }
+    return readJson(r);
   }
   const p = new URLSearchParams({ q: text, limit, offset });
   if (state.types.length) p.set("type", state.types.join(","));
@@ -276,11 +315,25 @@ function card(r, words) {
     player.addEventListener("loadedmetadata", () => { if (player.currentTime < start - 0.2) player.currentTime = start; }, { once: true });
     body.append(player);
   }
+  if (r.type === "video") el.append(videoPlayer(r, name, head));
   if (m.text) body.append(h("p", { class: "snippet" }, highlighted(m.text, words)));
   body.append(h("div", { class: "foot-row" },
-    h("button", { type: "button", class: "like", onclick: () => moreLike(r.id, name) }, "More like this"), whyList(r.scores)));
+    h("button", { type: "button", class: "like", onclick: () => moreLike(r.id, name, r.type === "video" ? m.start : null) }, "More like this"), whyList(r.scores)));
   el.append(body);
   return el;
+}
+
+// A video result is a moment: the player shows the matched frame and starts where it matched.
+function videoPlayer(r, name, head) {
+  const m = r.match || {};
+  const start = typeof m.start === "number" ? m.start : 0;
+  if (typeof m.start === "number") {
+    head.append(h("span", { class: "when" }, `${MOMENT[m.kind] || "at"} ${fmtTime(m.start)}–${fmtTime(m.end)}`));
+  }
+  const player = h("video", { controls: true, preload: "metadata", playsinline: true, poster: r.thumb_url, "data-start": start,
+    src: start > 0 ? `${r.media_url}#t=${start.toFixed(2)}` : r.media_url, "aria-label": `Play ${name} from ${fmtTime(start)}` });
+  player.addEventListener("loadedmetadata", () => { if (Math.abs(player.currentTime - start) > 0.2) player.currentTime = start; }, { once: true });
+  return player;
 }
 
 function renderAttachments() {
@@ -290,25 +343,39 @@ function renderAttachments() {
   if (state.image) items.push(chip(h("img", { src: state.image.url, alt: "" }), state.image.name, () => { state.image = null; search(); }));
   if (state.audio) items.push(chip(h("span", { class: "badge-audio" }, "♪"), state.heard ? `“${state.heard}”` : state.audio.name,
     () => { state.audio = null; state.heard = null; search(); }));
-  if (state.similar) items.push(chip(h("span", { class: "badge-audio" }, "≈"), `Like ${state.similar.name}`, () => { state.similar = null; search(); }));
+  if (state.similar) {
+    const at = typeof state.similar.at === "number" ? ` at ${fmtTime(state.similar.at)}` : "";
+    items.push(chip(h("span", { class: "badge-audio" }, "≈"), `Like ${state.similar.name}${at}`, () => { state.similar = null; search(); }));
+  }
   els.attachments.replaceChildren(...items);
   els.attachments.hidden = items.length === 0;
 }
 
 // ---------- inputs ----------
-function moreLike(id, name) {
-  Object.assign(state, { similar: { id, name }, q: "", image: null, audio: null, heard: null });
+function moreLike(id, name, at = null) {
+  Object.assign(state, { similar: { id, name, at: typeof at === "number" ? at : null }, q: "", image: null, audio: null, heard: null });
   els.q.value = "";
   search();
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
+const megabytes = (bytes) => `${(bytes / 1048576).toFixed(bytes < 1048576 ? 2 : 1)} MB`;
+// Refuse a file the server would refuse, before sending a byte of it.
+function tooLarge(blob, name) {
+  if (!limits || blob.size <= limits.max_upload_bytes) return false;
+  els.status.replaceChildren();
+  showMessage("error", "That file is too large",
+    `${name} is ${megabytes(blob.size)}; this server accepts files up to ${megabytes(limits.max_upload_bytes)}.`);
+  return true;
+}
 function setImage(file) {
   if (!file || !file.type.startsWith("image/")) return;
+  if (tooLarge(file, file.name || "The pasted image")) return;
   state.image = { blob: file, name: file.name || "pasted image", url: URL.createObjectURL(file) };
   state.similar = null;
   search();
 }
 function setAudio(blob, name) {
+  if (tooLarge(blob, name)) return;
   state.audio = { blob, name, url: URL.createObjectURL(blob) };
   state.heard = null; state.similar = null;
   search();
@@ -370,6 +437,7 @@ document.addEventListener("drop", (e) => {
 });
 window.addEventListener("popstate", (e) => { restore(e.state); search({ mode: null }); });
 
+fetch("/api/limits").then((r) => (r.ok ? r.json() : null)).then((l) => { limits = l; }).catch(() => {});
 fetch("/api/stats").then((r) => (r.ok ? r.json() : null)).then((s) => {
   const c = s && (s.items || s.counts);
   if (c && typeof c === "object") {
