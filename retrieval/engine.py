@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 
 SPACES = ("text", "clip", "keyword")
 VECTOR_SPACES = ("text", "clip")
+CANDIDATES = 200  # items each space contributes to fusion, per block of pages
+MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 
 
 @dataclass
@@ -80,10 +82,6 @@ class Candidates:
     weights: dict[str, float]
     echo: QueryEcho
     path_glob: str | None
-
-
-CANDIDATES = 200  # items each space contributes to fusion, per block of pages
-MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 
 
 class Engine:
