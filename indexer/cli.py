@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from indexer.cmd_duplicates import duplicates
 from indexer.cmd_index import index, remove, repair, stats
 from indexer.cmd_models import models
 from indexer.cmd_search import eval_command, search
 from indexer.cmd_serve import serve
+from indexer.cmd_watch import watch
 from retrieval import __version__
 
 
@@ -32,5 +34,6 @@ def main(ctx: click.Context, data_dir: Path) -> None:
     ctx.obj = Settings(XMODAL_DATA=data_dir)
 
 
-for command in (index, remove, stats, repair, search, eval_command, models, serve):
+for command in (index, remove, stats, repair, search, eval_command, models, serve, watch,
+                duplicates):
     main.add_command(command)

@@ -36,6 +36,18 @@ def _timestamp(value: str | None) -> float | None:
         raise click.BadParameter(f"{value!r} is neither unix seconds nor an ISO date") from exc
 
 
+def _period(value: str | None, end: bool) -> float | None:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` as where that period starts (or ends)."""
+    if value is None:
+        return None
+    from retrieval.search.query_syntax import date_end, date_start
+
+    when = date_end(value) if end else date_start(value)
+    if when is None:
+        raise click.BadParameter(f"{value!r}: use YYYY, YYYY-MM or YYYY-MM-DD")
+    return when
+
+
 def _path_filter(value: str | None) -> str | None:
     """Indexed paths are absolute: a relative prefix is taken from the current directory, and
     a relative glob such as ``docs/*.txt`` may match at any depth (``*/docs/*.txt``)."""
@@ -67,8 +79,21 @@ def _clock(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def _meta_cell(r: Result) -> str:
+    """Date, camera, place, duration and tags in one short line."""
+    m = r.meta
+    if m is None:
+        return ""
+    bits = [m.taken_at.replace("T", " ")[:16] if m.taken_at else None, m.camera, m.place,
+            _clock(m.duration) if m.duration else None,
+            " - ".join(x for x in (m.artist, m.title) if x) or None]
+    return " · ".join(b for b in bits if b)
+
+
 def _match_cell(r: Result) -> str:
     text = " ".join((r.match.text or "").split())
+    if not text:
+        text = _meta_cell(r)
     if len(text) > 80:
         text = text[:77] + "..."
     if r.match.start is not None and r.match.end is not None:
@@ -94,7 +119,8 @@ def _table(response: SearchResponse, offset: int) -> Table:
             table.add_section()
             table.add_row("", "", "[dim]weaker matches[/dim]", "", "")
         shown = f"{r.confidence:.0%}" if r.confidence is not None else f"{r.score:.4f}"
-        table.add_row(str(n), r.type, r.path, _match_cell(r), shown)
+        path = r.path + (f" (+{len(r.similar)} similar)" if r.similar else "")
+        table.add_row(str(n), r.type, path, _match_cell(r), shown)
     return table
 
 
@@ -120,6 +146,18 @@ def _table(response: SearchResponse, offset: int) -> Table:
 @click.option("--path", "path_glob", help="Only paths matching this glob, or starting so.")
 @click.option("--after", help="Only files modified after this (ISO date or unix seconds).")
 @click.option("--before", help="Only files modified before this (ISO date or unix seconds).")
+@click.option("--date-from", metavar="DATE",
+              help="Only items dated in or after DATE (YYYY[-MM[-DD]]; a photo's date is when "
+                   "it was taken, other files' when they were modified).")
+@click.option("--date-to", metavar="DATE", help="Only items dated in or before DATE.")
+@click.option("--camera", help="Only photos from a camera whose name contains this.")
+@click.option("--place", help="Only photos taken at a place whose name contains this.")
+@click.option("--min-duration", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Only recordings at least this long.")
+@click.option("--max-duration", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Only recordings at most this long.")
+@click.option("--all-similar", is_flag=True,
+              help="List near-identical photos one by one instead of once per group.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 200))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
@@ -148,15 +186,29 @@ def search(
     path_glob: str | None,
     after: str | None,
     before: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    camera: str | None,
+    place: str | None,
+    min_duration: float | None,
+    max_duration: float | None,
+    all_similar: bool,
     limit: int,
     offset: int,
     fusion: str,
     weights: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Search the collection with text, a picture, a spoken question, or text plus picture."""
-    if not (query and query.strip()) and image is None and audio is None:
-        raise click.UsageError("give a QUERY, --image FILE or --audio FILE")
+    """Search the collection with text, a picture, a spoken question, or text plus picture.
+
+    QUERY may hold filters (type:audio after:2024-01 before:2025 camera:canon
+    place:"new york" duration:>60) and words to push down (-people, NOT people). Filters
+    alone list the matching items, newest first.
+    """
+    filtered = any(x is not None for x in (date_from, date_to, camera, place, min_duration,
+                                           max_duration)) or bool(types)
+    if not (query and query.strip()) and image is None and audio is None and not filtered:
+        raise click.UsageError("give a QUERY, --image FILE, --audio FILE or a filter")
     q = Query(
         text=query,
         image=image.read_bytes() if image else None,
@@ -165,6 +217,13 @@ def search(
         path_glob=_path_filter(path_glob),
         modified_after=_timestamp(after),
         modified_before=_timestamp(before),
+        date_from=_period(date_from, end=False),
+        date_to=_period(date_to, end=True),
+        camera=camera,
+        place=place,
+        min_duration=min_duration,
+        max_duration=max_duration,
+        group_similar=not all_similar,
         weights=_weights(weights),
         fusion=fusion,
         limit=limit,

@@ -42,9 +42,17 @@ def check_catalog(settings: Settings) -> None:
 @click.command(cls=Command)
 @click.option("--host", default=None, help="Interface to bind (default: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: 8000).")
+@click.option("--watch", "watch_paths", multiple=True, metavar="PATH",
+              type=click.Path(exists=True, path_type=Path),
+              help="Index this folder now and its changes as they happen (repeatable).")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    """Serve the search page and the JSON API (OpenAPI docs at /docs)."""
+def serve(settings: Settings, host: str | None, port: int | None,
+          watch_paths: tuple[Path, ...]) -> None:
+    """Serve the search page and the JSON API (OpenAPI docs at /docs).
+
+    Models load and indexes open right after start: /healthz answers at once, /readyz once
+    they are ready.
+    """
     import uvicorn
 
     from web.app import create_app
@@ -65,8 +73,10 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         )
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     click.echo(f"xmodal: serving {settings.data_dir} on http://{shown}:{settings.port}/", err=True)
+    if watch_paths:
+        click.echo(f"xmodal: watching {', '.join(map(str, watch_paths))}", err=True)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, watch=list(watch_paths)),
         host=settings.host,
         port=settings.port,
         log_level="info",

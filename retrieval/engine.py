@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from retrieval.catalog.database import Catalog, ItemFilter
+from retrieval.catalog.item_meta import display_meta, newest
 from retrieval.catalog.lookups import (
     item_paths,
     item_vector,
@@ -56,9 +57,12 @@ from retrieval.results import (
     SpaceStats,
     Stats,
 )
+from retrieval.search.duplicates import DuplicateGroup, Duplicates, collapse
 from retrieval.search.fusion import Fused, Hit, fuse
 from retrieval.search.keywords import keyword_hits
+from retrieval.search.negation import push_away
 from retrieval.search.query_encoding import QueryEncoder, clip_query
+from retrieval.search.query_syntax import ParsedQuery, merged_filter, parse_query
 from retrieval.search.separation import GOOD_MATCH, confidences
 from retrieval.search.vocabulary import PromptCache
 from retrieval.store import VectorStore, describe_store, open_vector_index
@@ -76,12 +80,14 @@ MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 
 @dataclass
 class Candidates:
-    """A query's per-space hits before fusion, with what fusion and the answer need."""
+    """A query's per-space hits before fusion, with what fusion and the answer need; a query
+    of filters alone is a ``listing`` (no spaces, the matching items newest first)."""
 
     lists: dict[str, list[Hit]]
     weights: dict[str, float]
     echo: QueryEcho
-    path_glob: str | None
+    filters: ItemFilter
+    listing: bool = False
 
 
 class Engine:
@@ -96,6 +102,7 @@ class Engine:
         self._indexes: dict[str, VectorStore] = {}
         vocabulary = PromptCache(self.catalog).get if settings.query_vocabulary else None
         self.queries = QueryEncoder(settings, lambda: self.encoders, vocabulary)
+        self.duplicates = Duplicates(self.catalog)
 
     def __enter__(self) -> Engine:
         return self
@@ -151,18 +158,32 @@ class Engine:
         """
         t0 = time.perf_counter()
         found = self.candidates(query)
+        if found.listing:
+            return self._listing(found.filters, query, found.echo, t0)
         fused = fuse(found.lists, method=query.fusion, weights=found.weights,
                      image_query=found.echo.image)
-        return self._respond(fused, query.offset, query.limit, found.echo, found.path_glob, t0,
+        return self._respond(fused, query.offset, query.limit, found.echo,
+                             found.filters.path_glob, t0, query.group_similar,
                              calibrated=query.fusion == "auto")
 
     def candidates(self, query: Query) -> Candidates:
         """Each space's scored parts for ``query``, unfused (``search``, ``xmodal eval``)."""
-        text = (query.text or "").strip()
+        parsed = parse_query(query.text or "")
+        if not parsed.text.strip() and not parsed.has_filters:
+            # "-x" or punctuation alone: nothing to push away from, so searched as written
+            parsed = ParsedQuery(text=(query.text or "").strip())
+        text = parsed.text.strip()
+        negative = " ".join(x for x in (parsed.negative, (query.negative or "").strip()) if x)
+        filters = merged_filter(query, parsed)
+        echo = QueryEcho(text=text or None, negative=negative or None,
+                         image=query.image is not None)
         if not text and query.image is None and query.audio is None:
-            raise ValueError("empty query: give text, an image or audio")
+            if filters.empty:
+                raise ValueError("empty query: give text, an image or audio")
+            return Candidates({}, {}, echo, filters, listing=True)
         weights = {space: 1.0 for space in SPACES} | (query.weights or {})
         transcript = self.queries.transcribe(query.audio) if query.audio is not None else None
+        echo.transcript = transcript
         words = " ".join(x for x in (text, transcript) if x)
         image_vec = self.queries.image_vector(query.image) if query.image is not None else None
         if not words and image_vec is None:
@@ -175,12 +196,6 @@ class Engine:
                 )
             raise MediaError("no speech was heard in the audio query")
 
-        filters = ItemFilter(
-            types=tuple(query.types) if query.types else None,
-            path_glob=query.path_glob or None,
-            modified_after=query.modified_after,
-            modified_before=query.modified_before,
-        )
         depth = CANDIDATES * math.ceil((query.offset + query.limit) / CANDIDATES)
         allowed = None if filters.empty else self.catalog.item_ids(filters)
         enc = self.encoders
@@ -193,18 +208,30 @@ class Engine:
         # other does MiniLM, then its search and the keyword search, while CLIP finishes.
         text_vec = self.queries.text_vector("text", words) if use_text else None
         clip_text = self.queries.text_vector("clip", words) if use_clip and words else None
+        text_neg = self.queries.text_vector("text", negative) if use_text and negative else None
+        clip_neg = self.queries.text_vector("clip", negative) if use_clip and negative else None
         lists: dict[str, list[Hit]] = {}
         if text_vec is not None:
-            lists["text"] = self._vector_hits("text", text_vec.result(), depth, allowed)
+            vec = push_away(text_vec.result(), text_neg.result() if text_neg else None)
+            lists["text"] = self._vector_hits("text", vec, depth, allowed)
         if words and weights["keyword"] > 0:
-            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters)
+            lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters, negative)
         if use_clip:
             clip_vec = clip_query(
                 clip_text.result() if clip_text else None, image_vec, weights.get("image", 1.0))
             if clip_vec is not None:
+                clip_vec = push_away(clip_vec, clip_neg.result() if clip_neg else None)
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
-        echo = QueryEcho(text=text or None, transcript=transcript, image=query.image is not None)
-        return Candidates(lists, weights, echo, filters.path_glob)
+        return Candidates(lists, weights, echo, filters)
+
+    def _listing(self, filters: ItemFilter, query: Query, echo: QueryEcho,
+                 t0: float) -> SearchResponse:
+        """A query of filters alone: the matching items, newest first."""
+        depth = CANDIDATES * math.ceil((query.offset + query.limit) / CANDIDATES)
+        fused = [Fused(item_id=i, score=0.0, part_id=-1)
+                 for i in newest(self.catalog, filters, depth)]
+        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0,
+                             query.group_similar)
 
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
@@ -245,11 +272,15 @@ class Engine:
         echo: QueryEcho,
         path_glob: str | None,
         t0: float,
+        group: bool = True,
         calibrated: bool = False,
     ) -> SearchResponse:
         """Drop items with no indexed path left, count per type, and dress one page."""
         shown = item_paths(self.catalog, [f.item_id for f in fused], path_glob)
         fused = [f for f in fused if f.item_id in shown]
+        similar: dict[int, list[int]] = {}
+        if group:  # near-duplicate photos: the best-ranked one stands for its group
+            fused, similar = collapse(fused, self.duplicates.group_of())
         conf = confidences([f.score for f in fused]) if calibrated else None
         counts: dict[str, int] = {}
         for f in fused:
@@ -258,6 +289,7 @@ class Engine:
         page = fused[offset : offset + limit]
         page_conf = conf[offset : offset + limit] if conf is not None else [None] * len(page)
         parts = self.catalog.parts_for(f.part_id for f in page)
+        metas = display_meta(self.catalog, [f.item_id for f in page])
         results = []
         for f, c in zip(page, page_conf, strict=True):
             item_type, path = shown[f.item_id]
@@ -275,6 +307,8 @@ class Engine:
                     score=f.score,
                     match=match,
                     scores=f.space_scores(),
+                    meta=metas.get(f.item_id),
+                    similar=similar.get(f.item_id, []),
                     confidence=c,
                     good=None if c is None else c >= GOOD_MATCH,
                 )
@@ -331,6 +365,7 @@ class Engine:
             duration=row.duration,
             language=row.language,
             parts=parts,
+            meta=display_meta(self.catalog, [item_id]).get(item_id),
         )
 
     def item_id_for_path(self, path: Path | str) -> int | None:
@@ -347,6 +382,27 @@ class Engine:
             if Path(p).is_file():
                 return Path(p)
         raise ItemNotFound(item_id)
+
+    def duplicate_groups(self) -> list[DuplicateGroup]:
+        """Every group of near-identical photos (``retrieval.search.duplicates``)."""
+        return self.duplicates.describe()
+
+    def warm(self) -> dict[str, Any]:
+        """Load every model and open every index now, so no query waits for them.
+
+        Returns each model's state and each index's size (``/readyz`` shows them).
+        """
+        models = [m.model_dump() for m in self.encoders.status(load=True)]
+        indexes = {}
+        for space in self.catalog.spaces():
+            idx = self._index(space)
+            indexes[space] = {"vectors": idx.ntotal if idx else 0,
+                              "index": idx.kind if idx else None}
+        enc = self.encoders
+        for space, model in (("text", enc.text), ("clip", enc.clip)):
+            if model is not None:  # the first forward pass pays one-off setup costs
+                self.queries.text_vector(space, "warm up").result()
+        return {"models": models, "indexes": indexes}
 
     def stats(self) -> Stats:
         """Counts per type, kind and status, and each vector space's model, size and index."""

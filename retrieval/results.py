@@ -28,6 +28,21 @@ class SpaceScore(BaseModel):
     score: float
 
 
+class Metadata(BaseModel):
+    """What the file says about itself (EXIF, audio tags), for display and filters."""
+
+    taken_at: str | None = None  # ISO date and time the photo was taken (camera clock)
+    camera: str | None = None
+    orientation: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = None  # nearest city to the GPS position, offline (GeoNames)
+    duration: float | None = None  # seconds (audio)
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+
+
 class Result(BaseModel):
     id: int
     path: str
@@ -35,6 +50,8 @@ class Result(BaseModel):
     score: float
     match: Match
     scores: dict[str, SpaceScore] = Field(default_factory=dict)
+    meta: Metadata | None = None
+    similar: list[int] = Field(default_factory=list)  # near-duplicates shown as this one
     # Calibrated chance that this is a match, and whether it clears the good-match cut-off
     # (docs/quality.md); None when the fusion method has no calibration (rrf, score).
     confidence: float | None = None
@@ -42,7 +59,8 @@ class Result(BaseModel):
 
 
 class QueryEcho(BaseModel):
-    text: str | None = None
+    text: str | None = None  # the words searched for (filters and negative words taken out)
+    negative: str | None = None  # the words pushed down
     transcript: str | None = None
     image: bool = False
 
@@ -87,6 +105,7 @@ class ItemDetail(BaseModel):
     duration: float | None = None
     language: str | None = None
     parts: list[Match] = Field(default_factory=list)
+    meta: Metadata | None = None
 
 
 class Query(BaseModel):
@@ -99,6 +118,15 @@ class Query(BaseModel):
     path_glob: str | None = None  # fnmatch pattern on the absolute path, or a plain prefix
     modified_after: float | None = None  # unix seconds
     modified_before: float | None = None
+    # The item's date (photo taken, else modified), unix seconds: from inclusive, to exclusive.
+    date_from: float | None = None
+    date_to: float | None = None
+    camera: str | None = None  # part of the camera's name, any case
+    place: str | None = None  # part of the place name, any case ("new york")
+    min_duration: float | None = Field(default=None, ge=0)  # seconds
+    max_duration: float | None = Field(default=None, ge=0)
+    negative: str | None = None  # words whose matches are pushed down (also "-word" in text)
+    group_similar: bool = True  # near-identical photos shown once (Result.similar lists the rest)
     weights: dict[str, float] | None = None  # per space: text, clip, keyword; image (see below)
     fusion: Literal["auto", "rrf", "score"] = "auto"
     limit: int = Field(default=20, ge=1, le=200)

@@ -189,3 +189,55 @@ def corrupt_wav(path: Path) -> Path:
 def short_wav(path: Path, seconds: float = 0.1) -> Path:
     """A valid WAV too short to hold a word."""
     return tone(path, seconds)
+
+
+def _dms(value: float) -> tuple[float, float, float]:
+    value = abs(value)
+    d = int(value)
+    m = int((value - d) * 60)
+    return float(d), float(m), round((value - d - m / 60) * 3600, 2)
+
+
+def exif_photo(
+    path: Path,
+    image: Image.Image,
+    *,
+    taken: str | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    gps: tuple[float, float] | None = None,
+    orientation: int | None = None,
+    quality: int = 90,
+) -> Path:
+    """Save ``image`` with the EXIF a camera writes: date taken, make/model, GPS, orientation.
+
+    ``taken`` is EXIF's ``YYYY:MM:DD HH:MM:SS``; ``gps`` is (latitude, longitude) in degrees;
+    ``quality`` applies to JPEG and WebP.
+    """
+    exif = Image.Exif()
+    if make:
+        exif[271] = make
+    if model:
+        exif[272] = model
+    if orientation:
+        exif[274] = orientation
+    if taken:
+        exif.get_ifd(0x8769)[36867] = taken
+    if gps:
+        lat, lon = gps
+        ifd = exif.get_ifd(0x8825)
+        ifd[1], ifd[2] = ("N" if lat >= 0 else "S"), _dms(lat)
+        ifd[3], ifd[4] = ("E" if lon >= 0 else "W"), _dms(lon)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, exif=exif, quality=quality)
+    return path
+
+
+def tagged_audio(source: Path, dest: Path, **tags: str) -> Path:
+    """Re-encode ``source`` with ffmpeg into ``dest`` (format by suffix) carrying these tags."""
+    args = [x for k, v in tags.items() for x in ("-metadata", f"{k}={v}")]
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), *args, str(dest)],
+                   check=True, timeout=60)
+    return Path(dest)

@@ -50,7 +50,7 @@ def test_json_is_the_api_search_response(settings: Settings) -> None:
     assert out["query"]["text"] == "boat river" and out["query"]["transcript"] is None
     assert len(out["results"]) == 3
     for r in out["results"]:
-        assert {"id", "path", "type", "score", "match", "scores"} <= set(r)
+        assert {"id", "path", "type", "score", "match", "scores", "meta", "similar"} <= set(r)
         assert r["type"] in ("image", "audio", "text") and r["path"].startswith("/c/")
         assert {"kind", "text", "start", "end"} == set(r["match"])
         assert set(r["scores"]) <= {"text", "clip", "keyword"}
@@ -67,7 +67,8 @@ def test_code_query_and_audio(settings: Settings, tmp_path: Path) -> None:
     spoken = tmp_path / "q.wav"
     spoken.write_bytes(b"INV-4471")  # the fake transcriber reads the bytes as words
     out = as_json(settings, "--audio", str(spoken))
-    assert out["query"] == {"text": None, "transcript": "INV-4471", "image": False}
+    assert out["query"] == {"text": None, "negative": None, "transcript": "INV-4471",
+                            "image": False}
     assert out["results"][0]["path"] == "/c/docs/inv-4471.txt"
 
 

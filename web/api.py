@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from fastapi import Query as Param
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +18,7 @@ from retrieval import __version__
 from retrieval.results import ItemType, Query, SearchResponse, Stats
 from web.deps import EngineDep, LimiterDep
 from web.errors import ApiError
+from web.filter_params import Filters, form_filters, query_filters
 from web.schemas import (
     ERROR_RESPONSES,
     Health,
@@ -103,8 +104,11 @@ async def run_search(
     Transcription is the expensive part of a voice query, so a burst of them is refused with
     503 and ``Retry-After`` instead of queueing without bound and exhausting memory.
     """
-    if not (query.text or query.image or query.audio):
-        raise ApiError(400, "empty_query", "give a text query (q), an image or an audio file")
+    if not (query.text or query.image or query.audio or query.types or any(
+            getattr(query, f) is not None for f in Filters.__dataclass_fields__
+            if f != "group_similar")):
+        raise ApiError(400, "empty_query",
+                       "give a text query (q), an image, an audio file or a filter")
     if query.audio is None or limiter is None:
         response: SearchResponse = await run_in_threadpool(engine.search, query)
         return with_urls(response)
@@ -131,9 +135,15 @@ async def search_get(
     type_: TypeFilter = None,
     limit: Limit = 20,
     offset: Offset = 0,
+    filters: Annotated[Filters, Depends(query_filters)] = Filters(),  # noqa: B008
 ) -> WebSearchResponse:
-    """Search every kind of item with a text query."""
-    query = Query(text=clean_text(q), types=parse_types(type_), limit=limit, offset=offset)
+    """Search every kind of item with a text query, and/or list items by their metadata.
+
+    The text may hold filters (``type:audio after:2024-01 camera:canon place:"new york"
+    duration:>60``) and words to push down (``-people``, ``NOT people``).
+    """
+    query = Query(text=clean_text(q), types=parse_types(type_), limit=limit, offset=offset,
+                  **filters.fields())
     return await run_search(engine, query)
 
 
@@ -150,6 +160,7 @@ async def search_post(
     type_: Annotated[str | None, Form(alias="type", max_length=64)] = None,
     limit: Annotated[int, Form(ge=1, le=200)] = 20,
     offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
+    filters: Annotated[Filters, Depends(form_filters)] = Filters(),  # noqa: B008
 ) -> WebSearchResponse:
     """Search with any mix of text, a picture and a spoken question (multipart form)."""
     query = Query(
@@ -160,6 +171,7 @@ async def search_post(
         weights=parse_weights(weights),
         limit=limit,
         offset=offset,
+        **filters.fields(),
     )
     return await run_search(engine, query, limiter)
 

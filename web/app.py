@@ -8,10 +8,10 @@ CLI) may pass their own engine instead, which the app then never closes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import FastAPI
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from retrieval import __version__
 from retrieval.config import Settings
-from web import api, index_routes, limits, media_routes
+from web import api, duplicate_routes, index_routes, limits, media_routes, readiness
 from web.errors import BodyLimitMiddleware, install_error_handlers
 from web.guards import SecurityHeadersMiddleware, WriteGuardMiddleware
 from web.hosts import HostAllowListMiddleware, allowed_host_names
@@ -49,25 +49,41 @@ def _make_engine(settings: Settings) -> Engine:
     return Engine(settings)
 
 
+def _start_watching(settings: Settings, engine: Engine, roots: Sequence[Path]) -> Any:
+    from retrieval.ingest.watch import Watcher
+
+    watcher = Watcher(settings, list(roots), encoders=engine.encoders)
+    watcher.start()
+    return watcher
+
+
 def create_app(
     settings: Settings,
     engine: Engine | None = None,
     *,
     max_transcriptions: int = DEFAULT_MAX_TRANSCRIPTIONS,
+    watch: Sequence[Path] = (),
 ) -> FastAPI:
     """The xmodal web app over ``settings.data_dir``; ``engine`` overrides the one it would make.
 
     ``POST /api/index`` is only registered when ``settings.api_token`` is set, so an instance
-    without a token has no write endpoint at all, not merely a guarded one.
+    without a token has no write endpoint at all, not merely a guarded one. ``watch``: folders
+    whose changes are indexed while serving (``retrieval.ingest.watch``), with the engine's
+    models.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = await run_in_threadpool(_make_engine, settings) if owned else engine
+        app.state.warmup = readiness.Warmup()
+        app.state.warmup.start(app.state.engine)
+        watcher = _start_watching(settings, app.state.engine, watch) if watch else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop.set()
             if owned and app.state.engine is not None:
                 await run_in_threadpool(app.state.engine.close)
             app.state.engine = None
@@ -86,6 +102,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api.router, tags=["search"])
     app.include_router(media_routes.router, tags=["media"])
+    app.include_router(readiness.router, tags=["search"])
+    app.include_router(duplicate_routes.router, tags=["search"])
     app.include_router(limits.router, tags=["search"])
     if settings.api_token:
         app.include_router(index_routes.router, tags=["index"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from retrieval.catalog.fts_text import CJK_RUN, fts_phrase, has_cjk, normalise
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version i to i+1; never edit a shipped entry, append.
 MIGRATIONS: list[str] = [
@@ -54,6 +54,23 @@ MIGRATIONS: list[str] = [
                     WHERE f.item_id = p.item_id AND f.status = 'ok'), '')) ELSE '' END,
                xm_fts_text(COALESCE(p.text, ''))
         FROM parts p;
+    """,
+    # 3: what files say about themselves (retrieval/media/metadata.py). One row per item whose
+    # metadata was read, even if empty, so the backfill knows which items it has seen; a
+    # counter bumped by every change lets caches (near-duplicate groups) check in one lookup.
+    """
+    CREATE TABLE IF NOT EXISTS item_meta(
+        item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+        taken_at REAL, camera TEXT, orientation INTEGER, lat REAL, lon REAL, place TEXT,
+        title TEXT, artist TEXT, album TEXT, dhash INTEGER);
+    CREATE INDEX IF NOT EXISTS item_meta_taken ON item_meta(taken_at);
+    INSERT OR IGNORE INTO meta VALUES ('item_meta.generation', '0');
+    CREATE TRIGGER IF NOT EXISTS item_meta_added AFTER INSERT ON item_meta BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'item_meta.generation';
+    END;
+    CREATE TRIGGER IF NOT EXISTS item_meta_removed AFTER DELETE ON item_meta BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'item_meta.generation';
+    END;
     """,
 ]
 
@@ -107,27 +124,44 @@ class KeywordHit:
     score: float  # -bm25: higher is better
 
 
+# The date an item is filed under: when a photo was taken (EXIF), else when it was modified.
+ITEM_DATE = ("COALESCE((SELECT m.taken_at FROM item_meta m WHERE m.item_id = {a}.id), "
+             "{a}.mtime)")
+
+
+def _like(value: str) -> str:
+    """A LIKE pattern matching ``value`` anywhere, its own ``%`` and ``_`` taken literally."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 @dataclass(frozen=True)
 class ItemFilter:
     """Restrictions a search applies to items; every field left as None means 'any'.
 
     ``path_glob`` is an fnmatch pattern on the absolute path, or (without wildcards) a prefix.
-    An item passes when any of its paths matches. ``modified_*`` compare the item's mtime.
+    An item passes when any of its paths matches. ``modified_*`` compare the item's mtime;
+    ``date_from`` (inclusive) and ``date_to`` (exclusive) its date (``ITEM_DATE``).
+    ``camera`` and ``place`` match anywhere in the name, ignoring case; durations in seconds.
     """
 
     types: tuple[str, ...] | None = None
     path_glob: str | None = None
     modified_after: float | None = None
     modified_before: float | None = None
+    date_from: float | None = None
+    date_to: float | None = None
+    camera: str | None = None
+    place: str | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
 
     @property
     def empty(self) -> bool:
-        return (
-            not self.types
-            and not self.path_glob
-            and self.modified_after is None
-            and self.modified_before is None
-        )
+        return not self.types and not self.path_glob and all(
+            getattr(self, name) is None for name in (
+                "modified_after", "modified_before", "date_from", "date_to", "camera", "place",
+                "min_duration", "max_duration"))
 
     def sql(self, alias: str = "i") -> tuple[str, list[object]]:
         """A SQL condition over ``items`` (aliased ``alias``) and its parameters."""
@@ -136,12 +170,22 @@ class ItemFilter:
         if self.types:
             conds.append(f"{alias}.type IN ({','.join('?' * len(self.types))})")
             args.extend(self.types)
-        if self.modified_after is not None:
-            conds.append(f"{alias}.mtime >= ?")
-            args.append(self.modified_after)
-        if self.modified_before is not None:
-            conds.append(f"{alias}.mtime <= ?")
-            args.append(self.modified_before)
+        for value, cond in (
+            (self.modified_after, f"{alias}.mtime >= ?"),
+            (self.modified_before, f"{alias}.mtime <= ?"),
+            (self.date_from, ITEM_DATE.format(a=alias) + " >= ?"),
+            (self.date_to, ITEM_DATE.format(a=alias) + " < ?"),
+            (self.min_duration, f"{alias}.duration >= ?"),
+            (self.max_duration, f"{alias}.duration <= ?"),
+        ):
+            if value is not None:
+                conds.append(cond)
+                args.append(value)
+        for column, text in (("camera", self.camera), ("place", self.place)):
+            if text:
+                conds.append(f"EXISTS (SELECT 1 FROM item_meta m WHERE m.item_id = {alias}.id "
+                             f"AND m.{column} LIKE ? ESCAPE '\\')")
+                args.append(_like(text))
         if self.path_glob:
             conds.append(
                 f"EXISTS (SELECT 1 FROM files f WHERE f.item_id = {alias}.id "

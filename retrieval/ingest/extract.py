@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrieval.config import Settings
 from retrieval.errors import MediaError
+from retrieval.media.metadata import ItemMeta, dhash, read_meta
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -113,6 +114,7 @@ class Extracted:
     language: str | None = None
     parts: list[PartDraft] = field(default_factory=list)
     image: Image.Image | None = None  # downscaled copy for the CLIP image tower
+    meta: ItemMeta | None = None  # date taken, camera, place, tags (retrieval.media.metadata)
 
     @property
     def mtime(self) -> float:
@@ -221,6 +223,8 @@ class Extractor:
             "video": self._video,
         }[kind]
         handler(path, out)
+        if out.meta is None:
+            out.meta = read_meta(path, kind, self.settings.max_image_pixels)
         return out
 
     def _image(self, path: Path, out: Extracted) -> None:
@@ -232,6 +236,8 @@ class Extractor:
                              f"pixel limit needs ({limit:,}); refusing to read it")
         img = media.load_image(path, self.settings.max_image_pixels)
         out.width, out.height = img.size
+        out.meta = read_meta(path, "exif", self.settings.max_image_pixels)
+        out.meta.dhash = dhash(img)
         ocr = self._enc("ocr") if self.settings.ocr_enabled else None
         if ocr is not None:
             with self._ocr_lock:

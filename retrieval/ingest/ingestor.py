@@ -28,6 +28,7 @@ from threading import Event, Lock
 from typing import TYPE_CHECKING, Any, Protocol
 
 from retrieval.catalog.database import Catalog, FileRow
+from retrieval.catalog.item_meta import backfill_meta
 from retrieval.config import Settings
 from retrieval.errors import MediaError
 from retrieval.ingest.extract import (
@@ -219,7 +220,9 @@ class Ingestor:
         return self.writer.remove(gone)
 
     def backfill(self, stop: Event | None = None) -> int:
-        """Encode parts lacking a vector in an active space (new model, ``--reembed``)."""
+        """Encode parts lacking a vector in an active space (new model, ``--reembed``), and
+        read the headers of items indexed before metadata was kept."""
+        backfill_meta(self.catalog, self.settings.max_image_pixels, stop)
         return self.writer.backfill(stop)
 
     def save(self, force: bool = False) -> None:

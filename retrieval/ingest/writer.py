@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.catalog.database import TEXT_KINDS, Catalog
+from retrieval.catalog.item_meta import put_meta
 from retrieval.ingest.extract import CLIP_IMAGE_SIDE, Attach, Extracted, Skipped
 from retrieval.ingest.spaces import Space
 from retrieval.results import Failure, IndexReport
@@ -163,6 +164,8 @@ class BatchWriter:
         item = cat.insert_item(conn, content_hash=e.content_hash, type=e.type, size=e.size,
                                width=e.width, height=e.height, duration=e.duration,
                                language=e.language, mtime=e.mtime)
+        if e.meta is not None:
+            put_meta(conn, item, e.meta)
         file_part = cat.insert_part(conn, item, "file", 0)
         ids = [cat.insert_part(conn, item, p.kind, p.ord, p.text or None, p.start, p.end)
                for p in e.parts]

@@ -117,14 +117,22 @@ def needed(n_terms: int) -> int:
     return math.ceil(n_terms * MIN_SHOULD_MATCH)
 
 
-def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter) -> list[Hit]:
-    """The BM25 hits (best first) that contain enough of the query's content words."""
+def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter,
+                 negative: str = "") -> list[Hit]:
+    """The BM25 hits (best first) that contain enough of the query's content words.
+
+    Parts containing any word of ``negative`` are left out (FTS5 ``NOT``).
+    """
     each, need = keyword_clauses(text)
     if not each:
         return []
     need = min(need, len(each))
+    match = " OR ".join(each)
+    unwanted = [fts_query(t) for t in keyword_terms(negative)] if negative.strip() else []
+    if unwanted:
+        match = f"({match}) NOT ({' OR '.join(unwanted)})"
     try:
-        found = catalog.keyword_search(" OR ".join(each), limit=limit, filters=filters,
+        found = catalog.keyword_search(match, limit=limit, filters=filters,
                                        min_match=(each, need) if need > 1 else None)
     except ValueError as exc:  # cannot happen with quoted words; never fail a search for it
         log.warning("keyword search skipped: %s", exc)

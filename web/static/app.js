@@ -14,7 +14,7 @@ const SPACE_LABEL = { text: "meaning", clip: "visual", keyword: "keyword" };
 const STOP = new Set("the a an and or of to in on at for with is are was were be it this that what which who how where when do does did i you we they my our your me about from by as".split(" "));
 
 const state = {
-  q: "", types: [], similar: null, image: null, audio: null, heard: null,
+  q: "", types: [], similar: null, image: null, audio: null, heard: null, view: null, focus: null,
   offset: 0, total: 0, baseCounts: null, controller: null,
 };
 const mediaStore = new Map(); // history key -> {image, audio, heard, similar}
@@ -51,7 +51,8 @@ const IS_CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=H
 // The query's words as the keyword search matches them: Latin words (stopwords out) and CJK
 // runs, a short run whole and a longer one as its overlapping two-character pieces.
 function queryWords() {
-  const text = [state.q, state.heard].filter(Boolean).join(" ").toLowerCase().normalize("NFKC");
+  // The server's echo has filters and "-words" taken out: only what was searched for is marked.
+  const text = [state.searched ?? state.q, state.heard].filter(Boolean).join(" ").toLowerCase().normalize("NFKC");
   const words = [];
   for (const run of text.match(CJK_RUN) || []) {
     if (run.length <= 3) words.push(run);
@@ -92,12 +93,14 @@ function highlighted(text, words) {
 // ---------- URL <-> state ----------
 function urlFor() {
   const p = new URLSearchParams();
+  if (state.view) { p.set("view", state.view); return `/?${p}`; }
   if (state.similar) {
     p.set("similar", state.similar.id);
     if (typeof state.similar.at === "number") p.set("at", state.similar.at.toFixed(2));
   }
   else if (state.q) p.set("q", state.q);
   if (state.types.length) p.set("type", state.types.join(","));
+  filters.toParams(p);
   const s = p.toString();
   return s ? `/?${s}` : "/";
 }
@@ -119,6 +122,8 @@ function restore(hist) {
   const saved = hist && mediaStore.get(hist.key);
   state.q = p.get("q") || "";
   state.types = (p.get("type") || "").split(",").filter((t) => t in CHIP_LABEL);
+  state.view = p.get("view") === "duplicates" ? "duplicates" : null;
+  filters.fromUrl(p);
   state.image = saved ? saved.image : null;
   state.audio = saved ? saved.audio : null;
   state.heard = saved ? saved.heard : null;
@@ -130,9 +135,9 @@ function restore(hist) {
 
 // ---------- searching ----------
 function signature() {
-  return JSON.stringify([state.q, state.heard, state.similar && [state.similar.id, state.similar.at], state.image && state.image.url, state.audio && state.audio.url]);
+  return JSON.stringify([state.q, state.heard, state.similar && [state.similar.id, state.similar.at], state.image && state.image.url, state.audio && state.audio.url, filters.values]);
 }
-function hasQuery() { return Boolean(state.q || state.image || state.audio || state.heard || state.similar); }
+function hasQuery() { return Boolean(state.q || state.image || state.audio || state.heard || state.similar || filters.count()); }
 
 async function fetchResults(offset, signal) {
   const limit = PAGE;
@@ -148,6 +153,7 @@ async function fetchResults(offset, signal) {
     if (state.image) form.set("image", state.image.blob, state.image.name);
     if (state.audio && !state.heard) form.set("audio", state.audio.blob, state.audio.name);
     if (state.types.length) form.set("type", state.types.join(","));
+    filters.toParams(form);
     form.set("limit", limit); form.set("offset", offset);
     let r;
     try { r = await fetch("/api/search", { method: "POST", body: form, signal }); } catch (err) {
@@ -161,6 +167,7 @@ async function fetchResults(offset, signal) {
   }
   const p = new URLSearchParams({ q: text, limit, offset });
   if (state.types.length) p.set("type", state.types.join(","));
+  filters.toParams(p);
   return readJson(await fetch(`/api/search?${p}`, { signal }));
 }
 async function readJson(r) {
@@ -178,6 +185,7 @@ async function search({ mode = "push", append = false } = {}) {
   if (!append) state.offset = 0;
   renderAttachments();
   if (mode) remember(mode);
+  if (state.view === "duplicates") { showDuplicates(); return; }
   if (!hasQuery()) { showHome(); return; }
   const controller = new AbortController();
   state.controller = controller;
@@ -226,6 +234,7 @@ function showError(message) {
 
 function render(data, append) {
   const results = data.results || [];
+  state.searched = data.query && !state.similar ? data.query.text || "" : null;
   const sig = signature();
   if (!state.types.length && !state.similar) state.baseCounts = { sig, counts: data.counts || {} };
   const counts = state.baseCounts && state.baseCounts.sig === sig ? state.baseCounts.counts : data.counts || {};
@@ -233,7 +242,7 @@ function render(data, append) {
   renderStatus(data, counts);
   if (!append) els.grid.replaceChildren();
   if (!results.length && !append) {
-    const what = state.similar ? `items like ${state.similar.name}` : state.heard ? `“${state.heard}”` : state.q ? `“${state.q}”` : "this picture";
+    const what = state.similar ? `items like ${state.similar.name}` : state.heard ? `“${state.heard}”` : state.q ? `“${state.q}”` : state.image ? "this picture" : "these filters";
     showMessage("empty", "No matches", `Nothing matched ${what}${state.types.length ? " with this filter" : ""}.`,
       "Try other words, a different picture, or remove the filter.");
     return;
@@ -257,6 +266,7 @@ function renderStatus(data, counts) {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const bits = [];
   if (state.heard) bits.push(h("span", { id: "heard" }, "Heard ", h("q", {}, state.heard)));
+  if (data.query && data.query.negative) bits.push(h("span", { id: "negative" }, "Without ", h("q", {}, data.query.negative)));
   if (data.good_matches === 0 && data.results.length) bits.push(h("span", { id: "no-good-match" }, "No good match"));
   bits.push(h("span", {}, `${total || data.results.length} result${(total || data.results.length) === 1 ? "" : "s"}`
     + (typeof data.seconds === "number" ? ` · ${data.seconds.toFixed(2)} s` : "")));
@@ -317,8 +327,10 @@ function card(r, words) {
   }
   if (r.type === "video") el.append(videoPlayer(r, name, head));
   if (m.text) body.append(h("p", { class: "snippet" }, highlighted(m.text, words)));
+  const meta = metaLine(r);
+  if (meta) body.append(meta);
   body.append(h("div", { class: "foot-row" },
-    h("button", { type: "button", class: "like", onclick: () => moreLike(r.id, name, r.type === "video" ? m.start : null) }, "More like this"), whyList(r.scores)));
+    h("button", { type: "button", class: "like", onclick: () => moreLike(r.id, name, r.type === "video" ? m.start : null) }, "More like this"), similarBadge(r), whyList(r.scores)));
   el.append(body);
   return el;
 }
@@ -406,9 +418,13 @@ async function toggleRecording() {
   setTimeout(() => recorder && recorder.state === "recording" && recorder.stop(), 30000);
 }
 
-const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; search({ mode: "type" }); }, 250);
+const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; state.view = null; search({ mode: "type" }); }, 250);
 els.q.addEventListener("input", typed);
-els.form.addEventListener("submit", (e) => { e.preventDefault(); state.q = els.q.value.trim(); state.similar = null; search(); });
+els.form.addEventListener("submit", (e) => { e.preventDefault(); state.q = els.q.value.trim(); state.similar = null; state.view = null; search(); });
+$("#filter-form").addEventListener("submit", (e) => { e.preventDefault(); filters.readForm(); filters.writeForm(); state.view = null; search(); });
+$("#f-duration").addEventListener("change", () => $("#filter-form").requestSubmit());
+$("#f-clear").addEventListener("click", () => { filters.values = {}; filters.writeForm(); search(); });
+$("#dup-link").addEventListener("click", (e) => { e.preventDefault(); Object.assign(state, { view: "duplicates", focus: null }); search(); });
 els.q.addEventListener("keydown", (e) => { if (e.key === "Escape" && els.q.value) { els.q.value = ""; typed(); } });
 $("#pick-image").addEventListener("click", () => els.imageFile.click());
 $("#pick-audio").addEventListener("click", () => els.audioFile.click());
