@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from retrieval.engine import Engine
 
 SPACE_NAMES = ("text", "clip", "keyword")
+FUSIONS = ["auto", "rrf", "score"]
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -109,10 +110,17 @@ def _table(response: SearchResponse, offset: int) -> Table:
     table.add_column("type")
     table.add_column("path", overflow="fold")
     table.add_column("match", overflow="fold")
-    table.add_column("score", justify="right")
+    calibrated = response.good_matches is not None  # a confidence means more than a score
+    table.add_column("confidence" if calibrated else "score", justify="right")
+    weak_shown = False
     for n, r in enumerate(response.results, start=offset + 1):
+        if r.good is False and not weak_shown:  # the cut-off: what follows is a weak match
+            weak_shown = True
+            table.add_section()
+            table.add_row("", "", "[dim]weaker matches[/dim]", "", "")
+        shown = f"{r.confidence:.0%}" if r.confidence is not None else f"{r.score:.4f}"
         path = r.path + (f" (+{len(r.similar)} similar)" if r.similar else "")
-        table.add_row(str(n), r.type, path, _match_cell(r), f"{r.score:.4f}")
+        table.add_row(str(n), r.type, path, _match_cell(r), shown)
     return table
 
 
@@ -154,10 +162,11 @@ def _table(response: SearchResponse, offset: int) -> Table:
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
     "--fusion",
-    type=click.Choice(["rrf", "score"]),
-    default="rrf",
+    type=click.Choice(FUSIONS),
+    default="auto",
     show_default=True,
-    help="Reciprocal rank fusion, or weighted min-max normalised scores.",
+    help="auto: each space counts where its scores stand out (docs/quality.md); rrf: "
+    "reciprocal rank fusion; score: weighted min-max normalised scores.",
 )
 @click.option(
     "--weight",
@@ -229,6 +238,8 @@ def search(
     if not response.results:
         console.print("no results")
         return
+    if response.good_matches == 0:
+        console.print("[yellow]no good match[/yellow]; the closest results:")
     console.print(_table(response, offset))
     counts = ", ".join(f"{n} {t}" for t, n in sorted(response.counts.items()))
     console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")
@@ -243,7 +254,7 @@ def open_engine(settings: Settings) -> Engine:
 
 @click.command("eval", cls=Command)
 @click.argument("qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--fusion", type=click.Choice(["rrf", "score"]), default="rrf", show_default=True)
+@click.option("--fusion", type=click.Choice(FUSIONS), default="auto", show_default=True)
 @click.option(
     "--space",
     "spaces",
@@ -251,39 +262,33 @@ def open_engine(settings: Settings) -> Engine:
     multiple=True,
     help="Measure only these spaces (repeatable); default: all, fused.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["all", "dev", "heldout"]),
+    default="all",
+    show_default=True,
+    help="Only the queries of this split (a generated evaluation marks each: tune on dev).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def eval_command(
-    settings: Settings, qrels: Path, fusion: str, spaces: tuple[str, ...], as_json: bool
+    settings: Settings, qrels: Path, fusion: str, spaces: tuple[str, ...], split: str,
+    as_json: bool,
 ) -> None:
-    """Measure Recall@1/5/10, MRR@10 and nDCG@10 (per kind and overall) on a qrels file."""
-    from retrieval.evaluation import load_qrels, run_qrels
+    """Measure Recall@1/5/10, MRR@10 and nDCG@10 per kind, fused and for each space alone."""
+    from indexer.eval_tables import comparison_json, print_report
+    from retrieval.evaluation import load_qrels
+    from retrieval.space_eval import collect, compare, fused_report
 
-    lines = load_qrels(qrels)
+    lines = [x for x in load_qrels(qrels) if split == "all" or x.split == split]
     weights = {s: (1.0 if s in spaces else 0.0) for s in SPACE_NAMES} if spaces else None
     with open_engine(settings) as engine:
-        report = run_qrels(engine, lines, fusion=fusion, weights=weights)
+        runs = collect(engine, lines, weights)
+    report = fused_report(runs, fusion)  # type: ignore[arg-type]
+    comparison = compare(runs, fusion)  # type: ignore[arg-type]
     if as_json:
         import json
 
-        click.echo(json.dumps(report.as_dict()))
+        click.echo(json.dumps({**report.as_dict(), "spaces": comparison_json(comparison)}))
         return
-    table = Table(title=f"{qrels.name}: {report.overall.queries} queries")
-    for col in ("kind", "queries", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "p50 ms"):
-        table.add_column(col, justify="left" if col == "kind" else "right")
-    latency = {**report.kind_latency, "overall": (report.latency_p50, report.latency_p95)}
-    rows = [*sorted(report.kinds.items()), ("overall", report.overall)]
-    for kind, m in rows:
-        table.add_row(
-            kind,
-            str(m.queries),
-            *(f"{v:.3f}" for v in (m.recall[1], m.recall[5], m.recall[10], m.mrr10, m.ndcg10)),
-            f"{latency[kind][0] * 1000:.0f}",
-        )
-    console = Console()
-    console.print(table)
-    console.print(
-        f"latency p50 {report.latency_p50 * 1000:.0f} ms, p95 {report.latency_p95 * 1000:.0f} ms"
-    )
-    if report.unknown_relevant:
-        console.print(f"[yellow]not indexed: {', '.join(report.unknown_relevant)}[/yellow]")
+    print_report(f"{qrels.name} ({split}): {report.overall.queries} queries", report, comparison)

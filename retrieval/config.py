@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # A Whisper language code ("zh", "en") for every recording and spoken query: no detection
     # (a collection in one language; short questions that detection gets wrong). None: detect.
     whisper_language: str | None = None
+    # Spoken queries: prompt Whisper with the collection's rare, frequent words (docs/quality.md)
+    query_vocabulary: bool = True
+    # A different (larger) Whisper for spoken queries only: a model name, folder or .pt file
+    # ("base": the offline multilingual wheels; shared with whisper_multilingual_model).
+    whisper_query_model: str | None = None
     ocr_enabled: bool = True
     # Before full OCR, look for any text box in a downscaled copy; none: skip recognition
     # (retrieval/encoders/ocr.py, docs/performance.md for its speed and its cost in recall).

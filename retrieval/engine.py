@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,8 @@ from retrieval.search.keywords import keyword_hits
 from retrieval.search.negation import push_away
 from retrieval.search.query_encoding import QueryEncoder, clip_query
 from retrieval.search.query_syntax import ParsedQuery, merged_filter, parse_query
+from retrieval.search.separation import GOOD_MATCH, confidences
+from retrieval.search.vocabulary import PromptCache
 from retrieval.store import VectorStore, describe_store, open_vector_index
 
 if TYPE_CHECKING:
@@ -75,6 +78,18 @@ CANDIDATES = 200  # items each space contributes to fusion, per block of pages
 MAX_SIMILAR_PARTS = 64  # a long document's centroid does not need every chunk
 
 
+@dataclass
+class Candidates:
+    """A query's per-space hits before fusion, with what fusion and the answer need; a query
+    of filters alone is a ``listing`` (no spaces, the matching items newest first)."""
+
+    lists: dict[str, list[Hit]]
+    weights: dict[str, float]
+    echo: QueryEcho
+    filters: ItemFilter
+    listing: bool = False
+
+
 class Engine:
     """Indexing, search, "more like this" and item details over one data directory."""
 
@@ -85,7 +100,8 @@ class Engine:
         self._encoders = encoders
         self._lock = threading.Lock()
         self._indexes: dict[str, VectorStore] = {}
-        self.queries = QueryEncoder(settings, lambda: self.encoders)
+        vocabulary = PromptCache(self.catalog).get if settings.query_vocabulary else None
+        self.queries = QueryEncoder(settings, lambda: self.encoders, vocabulary)
         self.duplicates = Duplicates(self.catalog)
 
     def __enter__(self) -> Engine:
@@ -146,6 +162,17 @@ class Engine:
         that cannot be decoded (or audio with no speech in it).
         """
         t0 = time.perf_counter()
+        found = self.candidates(query)
+        if found.listing:
+            return self._listing(found.filters, query, found.echo, t0)
+        fused = fuse(found.lists, method=query.fusion, weights=found.weights,
+                     image_query=found.echo.image)
+        return self._respond(fused, query.offset, query.limit, found.echo,
+                             found.filters.path_glob, t0, query.group_similar,
+                             calibrated=query.fusion == "auto")
+
+    def candidates(self, query: Query) -> Candidates:
+        """Each space's scored parts for ``query``, unfused (``search``, ``xmodal eval``)."""
         parsed = parse_query(query.text or "")
         if not parsed.text.strip() and not parsed.has_filters:
             # "-x" or punctuation alone: nothing to push away from, so searched as written
@@ -158,7 +185,7 @@ class Engine:
         if not text and query.image is None and query.audio is None:
             if filters.empty:
                 raise ValueError("empty query: give text, an image or audio")
-            return self._listing(filters, query, echo, t0)
+            return Candidates({}, {}, echo, filters, listing=True)
         weights = {space: 1.0 for space in SPACES} | (query.weights or {})
         transcript = self.queries.transcribe(query.audio) if query.audio is not None else None
         echo.transcript = transcript
@@ -201,9 +228,7 @@ class Engine:
             if clip_vec is not None:
                 clip_vec = push_away(clip_vec, clip_neg.result() if clip_neg else None)
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
-        fused = fuse(lists, method=query.fusion, weights=weights)
-        return self._respond(fused, query.offset, query.limit, echo, filters.path_glob, t0,
-                             query.group_similar)
+        return Candidates(lists, weights, echo, filters)
 
     def _listing(self, filters: ItemFilter, query: Query, echo: QueryEcho,
                  t0: float) -> SearchResponse:
@@ -254,6 +279,7 @@ class Engine:
         path_glob: str | None,
         t0: float,
         group: bool = True,
+        calibrated: bool = False,
     ) -> SearchResponse:
         """Drop items with no indexed path left, count per type, and dress one page."""
         shown = item_paths(self.catalog, [f.item_id for f in fused], path_glob)
@@ -261,15 +287,17 @@ class Engine:
         similar: dict[int, list[int]] = {}
         if group:  # near-duplicate photos: the best-ranked one stands for its group
             fused, similar = collapse(fused, self.duplicates.group_of())
+        conf = confidences([f.score for f in fused]) if calibrated else None
         counts: dict[str, int] = {}
         for f in fused:
             t = shown[f.item_id][0]
             counts[t] = counts.get(t, 0) + 1
         page = fused[offset : offset + limit]
+        page_conf = conf[offset : offset + limit] if conf is not None else [None] * len(page)
         parts = self.catalog.parts_for(f.part_id for f in page)
         metas = display_meta(self.catalog, [f.item_id for f in page])
         results = []
-        for f in page:
+        for f, c in zip(page, page_conf, strict=True):
             item_type, path = shown[f.item_id]
             part = parts.get(f.part_id)
             match = (
@@ -287,10 +315,13 @@ class Engine:
                     scores=f.space_scores(),
                     meta=metas.get(f.item_id),
                     similar=similar.get(f.item_id, []),
+                    confidence=c,
+                    good=None if c is None else c >= GOOD_MATCH,
                 )
             )
         return SearchResponse(
-            query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0
+            query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0,
+            good_matches=None if conf is None else sum(c >= GOOD_MATCH for c in conf),
         )
 
     # -- more like this -------------------------------------------------------------------

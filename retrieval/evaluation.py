@@ -120,6 +120,14 @@ class QrelsLine:
     image: Path | None = None
     audio: Path | None = None
     at: float | None = None
+    id: str | None = None
+    split: str = "all"  # "dev" or "heldout" in a generated evaluation (bench/quality)
+    said: str | None = None  # the words a spoken query really says, to score its transcript
+
+    @property
+    def is_none(self) -> bool:
+        """A query with no relevant item: it tests the relevance cut-off, not the ranking."""
+        return not self.relevant
 
 
 def load_qrels(path: Path) -> list[QrelsLine]:
@@ -134,8 +142,8 @@ def load_qrels(path: Path) -> list[QrelsLine]:
             rel = obj["relevant"]
             if isinstance(rel, str):
                 rel = [rel]
-            if not rel:
-                raise ValueError("'relevant' is empty")
+            if not rel and obj.get("kind") != "none":
+                raise ValueError("'relevant' is empty (allowed only with \"kind\": \"none\")")
             if not any(obj.get(key) for key in ("text", "image", "audio")):
                 raise ValueError("needs 'text', 'image' or 'audio'")
             line = QrelsLine(
@@ -145,6 +153,9 @@ def load_qrels(path: Path) -> list[QrelsLine]:
                 image=_resolve(base, obj["image"]) if obj.get("image") else None,
                 audio=_resolve(base, obj["audio"]) if obj.get("audio") else None,
                 at=float(obj["at"]) if obj.get("at") is not None else None,
+                id=str(obj["id"]) if obj.get("id") is not None else None,
+                split=str(obj.get("split") or "all"),
+                said=obj.get("said") or None,
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{n}: bad qrels line: {exc}") from exc
@@ -195,7 +206,7 @@ def run_qrels(
     engine: Engine,
     lines: Sequence[QrelsLine],
     *,
-    fusion: str = "rrf",
+    fusion: str = "auto",
     weights: dict[str, float] | None = None,
     limit: int = 10,
 ) -> EvalReport:
@@ -209,6 +220,8 @@ def run_qrels(
     unknown: list[str] = []
     per_query: list[dict[str, Any]] = []
     for line in lines:
+        if line.is_none:
+            continue  # nothing to rank against; ``retrieval.space_eval`` scores these
         relevant: set[Hashable] = set()
         for p in line.relevant:
             item = engine.item_id_for_path(p)

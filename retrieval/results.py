@@ -52,6 +52,10 @@ class Result(BaseModel):
     scores: dict[str, SpaceScore] = Field(default_factory=dict)
     meta: Metadata | None = None
     similar: list[int] = Field(default_factory=list)  # near-duplicates shown as this one
+    # Calibrated chance that this is a match, and whether it clears the good-match cut-off
+    # (docs/quality.md); None when the fusion method has no calibration (rrf, score).
+    confidence: float | None = None
+    good: bool | None = None
 
 
 class QueryEcho(BaseModel):
@@ -66,6 +70,7 @@ class SearchResponse(BaseModel):
     results: list[Result]
     counts: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
+    good_matches: int | None = None  # results over the cut-off in the whole ranking; 0: none
 
 
 class Failure(BaseModel):
@@ -123,7 +128,7 @@ class Query(BaseModel):
     negative: str | None = None  # words whose matches are pushed down (also "-word" in text)
     group_similar: bool = True  # near-identical photos shown once (Result.similar lists the rest)
     weights: dict[str, float] | None = None  # per space: text, clip, keyword; image (see below)
-    fusion: Literal["rrf", "score"] = "rrf"
+    fusion: Literal["auto", "rrf", "score"] = "auto"
     limit: int = Field(default=20, ge=1, le=200)
     offset: int = Field(default=0, ge=0)
 

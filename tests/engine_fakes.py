@@ -56,7 +56,7 @@ class FakeSpeech:
     name = "fake-speech"
     calls = 0
 
-    def transcribe(self, path: Path) -> Transcript:
+    def transcribe(self, path: Path, prompt: str | None = None) -> Transcript:
         self.calls += 1
         text = Path(path).read_bytes().decode("utf-8")  # UnicodeDecodeError = bad upload
         return Transcript("en", [Segment(0.0, 1.0, text)], 1.0)

@@ -133,3 +133,69 @@ def test_space_scores_report_raw_score_and_rank() -> None:
 def test_bad_method_rejected() -> None:
     with pytest.raises(ValueError):
         fuse({"text": [H(1, 1, 1.0)]}, method="max")  # type: ignore[arg-type]
+
+
+# --- separation fusion (auto), the search default -------------------------------------------
+
+def _spread(n: int, seed: int, top: float | None = None) -> list[Hit]:
+    """A space's ``n`` candidates when it does not separate: the best ``n`` of 5n noisy scores."""
+    import random
+
+    rng = random.Random(seed)
+    scores = sorted((rng.gauss(0.5, 0.05) for _ in range(5 * n)), reverse=True)[:n]
+    if top is not None:
+        scores[0] = top
+    items = list(range(1, n + 1))
+    rng.shuffle(items)
+    return [H(i, 1000 + i, s) for i, s in zip(items, scores, strict=True)]
+
+
+def test_auto_leading_space_alone_keeps_its_order() -> None:
+    text = _spread(200, 1)
+    alone = [f.item_id for f in fuse({"text": text})]
+    assert [f.item_id for f in fuse({"text": text}, method="auto")] == alone
+
+
+def test_auto_space_that_does_not_separate_cannot_reorder_the_top() -> None:
+    # text has a clear winner (item of score 0.9); a noisy CLIP list with its own first place
+    text, clip = _spread(200, 2, top=0.9), _spread(200, 3)
+    want = [f.item_id for f in fuse({"text": text})][:10]
+    got = [f.item_id for f in fuse({"text": text, "clip": clip}, method="auto")][:10]
+    assert got[0] == want[0]
+    assert len(set(got) & set(want)) >= 8  # RRF: CLIP's noise would interleave half the page
+    rrf = [f.item_id for f in fuse({"text": text, "clip": clip})][:10]
+    assert len(set(rrf) & set(want)) < len(set(got) & set(want))
+
+
+def test_auto_clip_outlier_counts_for_a_picture_only_clip_sees() -> None:
+    text = _spread(200, 4)
+    clip = _spread(200, 5, top=0.95)  # item far above the rest: CLIP is sure
+    photo = clip[0].item_id + 1000  # an item the text space cannot see
+    clip = [H(photo, 9, 0.95), *clip[1:]]
+    ranked = [f.item_id for f in fuse({"text": text, "clip": clip}, method="auto")]
+    assert ranked.index(photo) < 3
+
+
+def test_auto_keyword_hit_holding_every_term_wins_a_code_query() -> None:
+    text = _spread(200, 6)
+    code_item = text[30].item_id  # MiniLM ranks the invoice 31st
+    keyword = [Hit(code_item, 7, 11.0, coverage=1.0)]
+    assert fuse({"text": text, "keyword": keyword}, method="auto")[0].item_id == code_item
+
+
+def test_auto_partial_keyword_hit_does_not_overturn_a_clear_lead() -> None:
+    text = _spread(200, 7, top=0.9)
+    leader = text[0].item_id
+    other = text[5].item_id
+    keyword = [Hit(other, 8, 9.0, coverage=0.5)]  # shares half the words of a paraphrase
+    assert fuse({"text": text, "keyword": keyword}, method="auto")[0].item_id == leader
+
+
+def test_confidence_is_a_probability_that_falls_with_score_and_gap() -> None:
+    from retrieval.search.separation import GOOD_MATCH, confidence, confidences
+
+    assert 0.0 <= confidence(-100.0, 0.0) < confidence(5.0, 5.0) < confidence(12.0, 12.0) <= 1.0
+    assert confidence(8.0, 12.0) < confidence(8.0, 8.0)  # far below the best: less likely
+    best_only = confidences([12.0, 3.0, 2.5])
+    assert best_only[0] >= GOOD_MATCH > best_only[1] >= best_only[2]
+    assert confidences([]) == []

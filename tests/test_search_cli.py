@@ -151,3 +151,26 @@ def test_relative_path_filters() -> None:
     assert _path_filter("docs/*.txt") == "*/docs/*.txt"
     assert _path_filter("docs/") == os.path.abspath("docs") + os.sep
     assert _path_filter(None) is None
+
+
+def test_eval_compares_fused_with_each_space_and_counts_the_cut_off(
+        settings: Settings, tmp_path: Path) -> None:
+    qrels = tmp_path / "qrels.jsonl"
+    lines = [
+        {"id": "c1", "text": "INV-4471", "relevant": ["/c/docs/inv-4471.txt"], "kind": "code",
+         "split": "dev"},
+        {"id": "n1", "text": "quantum chromodynamics lattice", "relevant": [], "kind": "none",
+         "split": "dev"},
+        {"id": "c2", "text": "sails at dawn", "relevant": ["/c/docs/boats.txt"], "kind": "doc",
+         "split": "heldout"},
+    ]
+    qrels.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    out = json.loads(run(settings, str(qrels), "--json", "--split", "dev",
+                         command=eval_command).output)
+    assert out["overall"]["queries"] == 1  # the held-out line is left out, "none" is not ranked
+    code = out["spaces"]["kinds"]["code"]
+    assert code["mrr@10"]["fused"] == 1.0 and code["mrr@10"]["keyword"] == 1.0
+    assert set(code["mrr@10"]) == {"fused", "text", "clip", "keyword"}
+    assert out["spaces"]["none"]["queries"] == 1
+    table = run(settings, str(qrels), command=eval_command).output
+    assert "fused vs each space" in table and "no-answer queries: 1" in table

@@ -149,7 +149,8 @@ def quality(
     assert encoders.clip is None, "real CLIP weights found: add 'clip' to SINGLE_SPACES"
     engine = Engine(settings, encoders=encoders)
     parsed = load_qrels(qrels)
-    runs: dict[str, EvalReport] = {"fused (rrf)": run_qrels(engine, parsed)}
+    runs: dict[str, EvalReport] = {"fused": run_qrels(engine, parsed)}  # auto, the default
+    runs["fused (rrf)"] = run_qrels(engine, parsed, fusion="rrf")
     runs["fused (score)"] = run_qrels(engine, parsed, fusion="score")
     for space in SINGLE_SPACES:
         weights = {s: float(s == space) for s in ("text", "clip", "keyword")}
@@ -170,7 +171,7 @@ def _print(runs: dict[str, EvalReport]) -> None:
     for name, rep in runs.items():
         cells = [rep.kinds[k] for k in kinds] + [rep.overall]
         print(f"{name:<14}" + "".join(f"{m.mrr10:>15.3f} / {m.recall[5]:.2f}" for m in cells))
-    fused = runs["fused (rrf)"]
+    fused = runs["fused"]
     lat = {**fused.kind_latency, "overall": (fused.latency_p50, fused.latency_p95)}
     print(
         "latency ms p50/p95: "
@@ -183,25 +184,32 @@ def _print(runs: dict[str, EvalReport]) -> None:
 
 def test_paraphrase_finds_spoken_clip(quality: dict[str, Any]) -> None:
     assert quality["runs"]["fused (rrf)"].kinds["paraphrase->speech"].recall[5] >= 0.9
+    assert quality["runs"]["fused"].kinds["paraphrase->speech"].recall[5] >= 0.9
 
 
 def test_spoken_question_finds_document(quality: dict[str, Any]) -> None:
     assert quality["runs"]["fused (rrf)"].kinds["spoken->doc"].recall[5] >= 0.9
+    assert quality["runs"]["fused"].kinds["spoken->doc"].recall[5] >= 0.9
 
 
 def test_text_finds_image_through_ocr(quality: dict[str, Any]) -> None:
     assert quality["runs"]["fused (rrf)"].kinds["text->ocr-image"].recall[5] >= 0.9
+    assert quality["runs"]["fused"].kinds["text->ocr-image"].recall[5] >= 0.9
 
 
 def test_code_query_finds_exact_invoice_first(quality: dict[str, Any]) -> None:
     assert quality["runs"]["fused (rrf)"].kinds["code"].mrr10 == 1.0
     assert quality["runs"]["fused (score)"].kinds["code"].mrr10 == 1.0
+    assert quality["runs"]["fused"].kinds["code"].mrr10 == 1.0
 
 
 def test_fusion_not_worse_than_best_single_space(quality: dict[str, Any]) -> None:
     runs = quality["runs"]
     best = max(runs[s].overall.mrr10 for s in SINGLE_SPACES)
     assert runs["fused (rrf)"].overall.mrr10 >= best
+    assert runs["fused"].overall.mrr10 >= best
+    for kind, m in runs["fused"].kinds.items():  # the default fusion: on every kind too
+        assert m.mrr10 >= max(runs[s].kinds[kind].mrr10 for s in SINGLE_SPACES), kind
 
 
 def test_eval_command_reports_the_same_numbers(quality: dict[str, Any]) -> None:
@@ -212,13 +220,13 @@ def test_eval_command_reports_the_same_numbers(quality: dict[str, Any]) -> None:
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    want = quality["runs"]["fused (rrf)"]
+    want = quality["runs"]["fused"]  # the command's default fusion is run_qrels' default
     assert out["overall"]["mrr@10"] == pytest.approx(want.overall.mrr10)
     assert out["kinds"]["code"]["mrr@10"] == 1.0
     assert out["unknown_relevant"] == []
 
 
 def test_milvus_store_ranks_like_faiss(quality: dict[str, Any]) -> None:
-    faiss_run, milvus_run = quality["runs"]["fused (rrf)"], quality["milvus"]
+    faiss_run, milvus_run = quality["runs"]["fused"], quality["milvus"]
     assert [q["top"] for q in milvus_run.per_query] == [q["top"] for q in faiss_run.per_query]
     assert milvus_run.overall.mrr10 == pytest.approx(faiss_run.overall.mrr10)

@@ -245,3 +245,13 @@ def test_recording_a_question_with_the_microphone(playwright, live, tmp_path) ->
         expect(pg.locator(f'#grid .card[data-id="{audio_id}"]')).to_be_visible()
     finally:
         b.close()
+
+
+def test_a_query_nothing_answers_says_no_good_match(page, live) -> None:
+    page.goto("/?q=" + "zebra quantum chromodynamics lattice")
+    cards = page.locator("#grid .card")
+    expect(cards.first).to_be_visible()  # the closest items are still there to look at...
+    expect(page.locator("#no-good-match")).to_have_text("No good match")  # ...but said weak
+    expect(page.locator("#grid .weak-divider")).to_have_count(1)
+    assert cards.count() == page.locator("#grid .card.weak").count()
+    shot(page, "page-no-good-match")

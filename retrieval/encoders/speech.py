@@ -236,11 +236,11 @@ class SpeechTranscriber(LazyModel):
         name = Path(self.model_name).name.removesuffix(".pt")
         return "en" if name.endswith(".en") else None
 
-    def _run_block(self, audio: np.ndarray,
-                   language: str | None) -> tuple[str | None, Iterator[RawSegment]]:
+    def _run_block(self, audio: np.ndarray, language: str | None,
+                   prompt: str | None = None) -> tuple[str | None, Iterator[RawSegment]]:
         """One block through the backend: (language, iterator of (start, end, text))."""
         lang = self._language_hint() or language
-        prompt = ZH_PROMPT if lang == "zh" else None
+        prompt = ZH_PROMPT if lang == "zh" else prompt if lang in (None, "en") else None
         if self.backend == "faster":
             segs, info = self._model.transcribe(
                 audio, language=lang, beam_size=5, condition_on_previous_text=False,
@@ -255,7 +255,7 @@ class SpeechTranscriber(LazyModel):
         return result.get("language"), ((s["start"], s["end"], s["text"]) for s in segs)
 
     def transcribe(self, path: Path, block_seconds: float = 600.0,
-                   language: str | None = None) -> Transcript:
+                   language: str | None = None, prompt: str | None = None) -> Transcript:
         """Timed segments of what is said in ``path``, ordered and clamped inside the clip,
         with silence at their edges cut off (``sounding_span``).
 
@@ -264,7 +264,9 @@ class SpeechTranscriber(LazyModel):
         model (ModelUnavailable when there is none). Raises MediaError for
         undecodable or too-short audio, and ``MediaError("no speech found ...")`` when nothing
         is said (silence or noise), rather than an empty transcript, so a silent recording is
-        reported, not indexed as nothing.
+        reported, not indexed as nothing. ``prompt`` is Whisper's initial prompt for English
+        speech: words to expect (spoken queries get the collection's vocabulary,
+        ``retrieval.search.vocabulary``); Chinese keeps its own.
         """
         self.load()
         language = language or self.settings.whisper_language or self.recording_language(path)
@@ -284,7 +286,7 @@ class SpeechTranscriber(LazyModel):
             if audio.size == 0 or float(np.abs(audio).max()) < SILENCE_PEAK:
                 continue
             lang, found = self._run_block(np.ascontiguousarray(audio, dtype=np.float32),
-                                          language)
+                                          language, prompt)
             for start, end, text in found:
                 text = text.strip()
                 if not text or not any(ch.isalnum() for ch in text):

@@ -4,8 +4,12 @@ Each space (``text``, ``clip``, ``keyword``) answers a query with scored *parts*
 speech segment, an OCR group, an image's file part). Users want *items*, so every space's list
 is first collapsed to one entry per item (its best part), then the spaces are combined:
 
-- **Reciprocal rank fusion** (default, ``k = 60``): ``sum_s w_s / (k + rank_s)``. Only ranks
-  matter, so spaces whose raw scores live on different scales (cosine vs BM25) mix fairly.
+- **Separation fusion** (``auto``, the default for searches): each vector space's scores are
+  z-scored over the query's candidates and count where they stand out; keywords count where a
+  part holds every query term. ``retrieval.search.separation`` says why and how it was chosen.
+- **Reciprocal rank fusion** (``rrf``, ``k = 60``; ``fuse``'s own default):
+  ``sum_s w_s / (k + rank_s)``. Only ranks matter, so spaces whose raw scores live on
+  different scales (cosine vs BM25) mix fairly.
 - **Weighted normalised-score fusion**: each space's item scores are min-max scaled to
   ``[0, 1]`` and summed with the weights. Keeps the *margin* a space is sure about, which RRF
   throws away; a space whose scores are all equal scales to 1.0 for every item it returned.
@@ -22,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from retrieval.results import SpaceScore
+from retrieval.search import separation
 
-FusionMethod = Literal["rrf", "score"]
+FusionMethod = Literal["auto", "rrf", "score"]
 RRF_K = 60
 _TIE_DIGITS = 12  # fused scores equal to this many digits count as a tie (float summing order)
 
@@ -35,6 +40,7 @@ class Hit:
     item_id: int
     part_id: int
     score: float
+    coverage: float = 1.0  # keyword hits: share of the query's terms the part contains
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class SpaceHit:
     rank: int
     score: float
     part_id: int
+    coverage: float = 1.0
 
 
 @dataclass
@@ -73,7 +80,8 @@ def collapse(hits: Sequence[Hit]) -> dict[int, SpaceHit]:
     out: dict[int, SpaceHit] = {}
     for hit in ordered:
         if hit.item_id not in out:
-            out[hit.item_id] = SpaceHit(rank=len(out) + 1, score=hit.score, part_id=hit.part_id)
+            out[hit.item_id] = SpaceHit(rank=len(out) + 1, score=hit.score, part_id=hit.part_id,
+                                        coverage=hit.coverage)
     return out
 
 
@@ -82,11 +90,19 @@ def _contributions(
     weights: Mapping[str, float],
     method: FusionMethod,
     k: int,
+    image_query: bool = False,
 ) -> dict[str, dict[int, float]]:
     """What each space adds to each item's fused score."""
     out: dict[str, dict[int, float]] = {}
+    lead = separation.leading_space(list(per_space), image_query)
     for name, items in per_space.items():
         w = weights[name]
+        if method == "auto":
+            add = (separation.keyword_contributions(items)
+                   if name == separation.KEYWORD_SPACE
+                   else separation.vector_contributions(items, leading=name == lead))
+            out[name] = {item: w * v for item, v in add.items()}
+            continue
         if method == "rrf":
             out[name] = {item: w / (k + hit.rank) for item, hit in items.items()}
             continue
@@ -105,6 +121,7 @@ def fuse(
     method: FusionMethod = "rrf",
     weights: Mapping[str, float] | None = None,
     k: int = RRF_K,
+    image_query: bool = False,
 ) -> list[Fused]:
     """Fuse each space's hits into one item ranking, best first.
 
@@ -112,8 +129,8 @@ def fuse(
     drops the space, so it neither scores nor adds candidates). The part shown for an item is
     the best part of the space that contributed most to it (ties: space name order).
     """
-    if method not in ("rrf", "score"):
-        raise ValueError(f"unknown fusion method {method!r}; use 'rrf' or 'score'")
+    if method not in ("auto", "rrf", "score"):
+        raise ValueError(f"unknown fusion method {method!r}; use 'auto', 'rrf' or 'score'")
     if k < 0:
         raise ValueError("RRF k must be >= 0")
     given = dict(weights or {})
@@ -121,7 +138,7 @@ def fuse(
     per_space = {
         name: collapse(hits) for name, hits in sorted(lists.items()) if hits and w[name] > 0
     }
-    contrib = _contributions(per_space, w, method, k)
+    contrib = _contributions(per_space, w, method, k, image_query)
 
     fused: dict[int, Fused] = {}
     best: dict[int, tuple[float, str]] = {}
@@ -135,3 +152,4 @@ def fuse(
                 best[item] = (c, name)
                 entry.part_id = hit.part_id
     return sorted(fused.values(), key=lambda f: (-round(f.score, _TIE_DIGITS), f.item_id))
+

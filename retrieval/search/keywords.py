@@ -49,6 +49,8 @@ STOPWORDS = frozenset(
     why will with would you your yours""".split()
 )
 MIN_SHOULD_MATCH = 0.5
+COVERAGE_DEPTH = 200  # keyword hits whose term coverage is counted; deeper ones get the minimum
+SQL_VARIABLES = 30_000  # below SQLite's limit of 32766 bound values per statement
 CJK_EXACT_CHARS = 3  # runs up to this long are one phrase; longer ones are split in bigrams
 CJK_BIGRAM_SHARE = 0.5  # of a long run's bigrams, this share must be in a matching part
 
@@ -135,4 +137,22 @@ def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter,
     except ValueError as exc:  # cannot happen with quoted words; never fail a search for it
         log.warning("keyword search skipped: %s", exc)
         return []
-    return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score) for h in found]
+    depth = min(COVERAGE_DEPTH, SQL_VARIABLES // len(each) - 1)  # a very long query: fewer
+    matched = terms_matched(catalog, each, [h.part_id for h in found[:depth]])
+    return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score,
+                coverage=matched.get(h.part_id, need) / len(each)) for h in found]
+
+
+def terms_matched(catalog: Catalog, each: list[str], part_ids: list[int]) -> dict[int, int]:
+    """How many of the query's terms each of these parts contains (name or text).
+
+    Fusion trusts a keyword hit that holds *every* term (a code, a name, an exact phrase) and
+    barely one that shares half the words of a paraphrase, which BM25's score alone cannot tell.
+    """
+    if not part_ids or len(each) == 1:
+        return {pid: len(each) for pid in part_ids}
+    marks = ",".join("?" * len(part_ids))
+    one = f"SELECT rowid FROM parts_fts WHERE parts_fts MATCH ? AND rowid IN ({marks})"
+    sql = f"SELECT rowid, COUNT(*) FROM ({' UNION ALL '.join([one] * len(each))}) GROUP BY rowid"
+    args = [x for term in each for x in (term, *part_ids)]
+    return {int(r[0]): int(r[1]) for r in catalog.conn.execute(sql, args).fetchall()}

@@ -11,6 +11,7 @@ own lock, because encoders are not promised to be re-entrant.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -28,6 +29,9 @@ from retrieval.search.workers import EncodeQueue, Recent
 
 if TYPE_CHECKING:
     from retrieval.encoders import Encoders
+    from retrieval.encoders.speech import SpeechTranscriber
+
+log = logging.getLogger(__name__)
 
 TRANSCRIPT_CACHE = 64  # recent voice queries whose transcripts are kept
 QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
@@ -36,14 +40,23 @@ QUERY_VECTOR_CACHE = 512  # recent (space, text) query embeddings kept
 class QueryEncoder:
     """Query vectors for the ``text`` and ``clip`` spaces, and transcripts of spoken queries."""
 
-    def __init__(self, settings: Settings, encoders: Callable[[], Encoders]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: Callable[[], Encoders],
+        vocabulary: Callable[[], str | None] | None = None,
+    ) -> None:
         self.settings = settings
         self._encoders = encoders  # the engine's lazily loaded models
+        self._vocabulary = vocabulary  # Whisper's prompt for spoken queries, if any
         self._lock = threading.Lock()
         self._model_locks = {name: threading.Lock() for name in ("text", "clip", "speech")}
         self._transcripts = Recent(TRANSCRIPT_CACHE)  # audio sha256 -> transcript
         self._vectors = Recent(QUERY_VECTOR_CACHE)  # (space, text) -> unit vector
         self._queues: dict[str, EncodeQueue] = {}  # space -> its query encoder's thread
+        self._query_model: SpeechTranscriber | None = None  # whisper_query_model, once loaded
+        self._query_model_tried = False  # loading it failed: the indexing model answers
+        self._query_model_lock = threading.Lock()  # held while it loads (seconds)
 
     def text_vector(self, space: str, words: str) -> Future[np.ndarray]:
         """The unit vector of ``words`` in ``space`` (``text`` or ``clip``), soon.
@@ -81,7 +94,7 @@ class QueryEncoder:
         """Whisper's transcript of an uploaded recording (written to a temp file first)."""
         if not audio:
             raise MediaError("the audio upload is empty")
-        speech = self._encoders().speech
+        speech = self._query_speech()
         if speech is None:
             raise ModelUnavailable(
                 self.settings.whisper_model,
@@ -97,9 +110,10 @@ class QueryEncoder:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(audio)
+            prompt = self._vocabulary() if self._vocabulary is not None else None
             with self._model_locks["speech"]:
                 try:
-                    transcript = speech.transcribe(Path(tmp))
+                    transcript = speech.transcribe(Path(tmp), prompt=prompt)
                 except XmodalError:
                     raise
                 except Exception as exc:  # a decoder's own error: the upload is bad
@@ -109,6 +123,30 @@ class QueryEncoder:
         text = transcript.text.strip()
         self._transcripts.put(key, text)
         return text
+
+    def _query_speech(self) -> SpeechTranscriber | None:
+        """Whisper for queries: ``whisper_query_model`` when set (loaded once; the very model
+        that detects languages when it is the same name), else the indexing model. A query
+        model that cannot load falls back to the indexing model, with a warning."""
+        name = self.settings.whisper_query_model
+        indexing = self._encoders().speech
+        if not name:
+            return indexing
+        with self._query_model_lock:
+            if self._query_model is None and not self._query_model_tried:
+                from retrieval.encoders.speech import SpeechTranscriber
+
+                self._query_model_tried = True
+                if indexing is not None and name == self.settings.whisper_multilingual_model:
+                    self._query_model = indexing.multilingual()  # already loaded, or None
+                else:
+                    model = SpeechTranscriber(self.settings, model=name)
+                    try:
+                        model.load()
+                        self._query_model = model
+                    except ModelUnavailable as exc:
+                        log.warning("spoken queries use the indexing Whisper: %s", exc)
+        return self._query_model or indexing
 
     def close(self) -> None:
         """Stop the encoder threads."""

@@ -249,7 +249,15 @@ function render(data, append) {
   }
   els.message.hidden = true;
   const words = queryWords();
-  els.grid.append(...results.map((r) => card(r, words)));
+  if (!append) state.weakShown = false;
+  for (const r of results) {
+    // The relevance cut-off: results below it are shown, after a divider, as weaker matches.
+    if (r.good === false && !state.weakShown) {
+      state.weakShown = true;
+      els.grid.append(h("p", { class: "weak-divider", role: "separator" }, "Weaker matches"));
+    }
+    els.grid.append(card(r, words));
+  }
   state.offset += results.length;
   els.more.hidden = results.length < PAGE;
 }
@@ -259,6 +267,7 @@ function renderStatus(data, counts) {
   const bits = [];
   if (state.heard) bits.push(h("span", { id: "heard" }, "Heard ", h("q", {}, state.heard)));
   if (data.query && data.query.negative) bits.push(h("span", { id: "negative" }, "Without ", h("q", {}, data.query.negative)));
+  if (data.good_matches === 0 && data.results.length) bits.push(h("span", { id: "no-good-match" }, "No good match"));
   bits.push(h("span", {}, `${total || data.results.length} result${(total || data.results.length) === 1 ? "" : "s"}`
     + (typeof data.seconds === "number" ? ` · ${data.seconds.toFixed(2)} s` : "")));
   els.status.replaceChildren(...bits);
@@ -303,7 +312,7 @@ function card(r, words) {
   const body = h("div", { class: "body" });
   const head = h("div", { class: "head" }, h("span", { class: `kind ${r.type}` }, KIND_LABEL[r.type] || r.type),
     h("a", { class: "name", href: r.media_url, target: "_blank", rel: "noopener", title: r.path }, name));
-  const el = h("article", { class: `card ${r.type}`, "data-id": r.id, "data-type": r.type });
+  const el = h("article", { class: `card ${r.type}${r.good === false ? " weak" : ""}`, "data-id": r.id, "data-type": r.type });
   if (r.type === "image") {
     el.append(h("a", { class: "thumb", href: r.media_url, target: "_blank", rel: "noopener", tabindex: "-1", "aria-hidden": "true" },
       h("img", { src: r.thumb_url, alt: name, loading: "lazy", decoding: "async", onload: fitThumb })));
