@@ -38,11 +38,8 @@ import numpy as np
 from retrieval.catalog.database import Catalog, ItemFilter
 from retrieval.catalog.item_meta import display_meta, newest
 from retrieval.catalog.lookups import (
-    item_paths,
     item_vector,
     moment_vector,
-    normalise,
-    part_items,
 )
 from retrieval.config import Settings
 from retrieval.errors import ItemNotFound, MediaError, ModelUnavailable
@@ -52,18 +49,18 @@ from retrieval.results import (
     Match,
     Query,
     QueryEcho,
-    Result,
     SearchResponse,
     SpaceStats,
     Stats,
 )
-from retrieval.search.duplicates import DuplicateGroup, Duplicates, collapse
+from retrieval.search.duplicates import DuplicateGroup, Duplicates
 from retrieval.search.fusion import Fused, Hit, fuse
 from retrieval.search.keywords import keyword_hits
 from retrieval.search.negation import push_away
+from retrieval.search.page import dress_page
 from retrieval.search.query_encoding import QueryEncoder, clip_query
 from retrieval.search.query_syntax import ParsedQuery, merged_filter, parse_query
-from retrieval.search.separation import GOOD_MATCH, confidences
+from retrieval.search.vector_hits import nearest_items
 from retrieval.search.vocabulary import PromptCache
 from retrieval.store import VectorStore, describe_store, open_vector_index
 
@@ -242,87 +239,15 @@ class Engine:
     def _vector_hits(
         self, space: str, vec: np.ndarray, depth: int, allowed: set[int] | None
     ) -> list[Hit]:
-        """The parts of the ``depth`` best items (passing the filter) nearest to ``vec``.
-
-        Searches ever deeper until ``depth`` distinct allowed items are found or the index is
-        exhausted; the answer is cut at exactly ``depth`` items, so it does not depend on how
-        far the search had to go.
-        """
         idx = self._index(space)
-        if idx is None or idx.ntotal == 0:
-            return []
-        k = min(idx.ntotal, max(2 * depth, 64))
-        while True:
-            pairs = idx.search_one(normalise(vec), k)
-            owners = part_items(self.catalog, [pid for pid, _ in pairs])
-            hits: list[Hit] = []
-            items: set[int] = set()
-            for pid, score in pairs:
-                item_id = owners.get(pid)
-                if item_id is None or (allowed is not None and item_id not in allowed):
-                    continue
-                if item_id not in items:
-                    if len(items) == depth:
-                        break
-                    items.add(item_id)
-                hits.append(Hit(item_id=item_id, part_id=pid, score=score))
-            if len(items) >= depth or k >= idx.ntotal:
-                return hits
-            k = min(idx.ntotal, k * 4)
+        return [] if idx is None else nearest_items(idx, self.catalog, vec, depth, allowed)
 
-    def _respond(
-        self,
-        fused: list[Fused],
-        offset: int,
-        limit: int,
-        echo: QueryEcho,
-        path_glob: str | None,
-        t0: float,
-        group: bool = True,
-        calibrated: bool = False,
-    ) -> SearchResponse:
-        """Drop items with no indexed path left, count per type, and dress one page."""
-        shown = item_paths(self.catalog, [f.item_id for f in fused], path_glob)
-        fused = [f for f in fused if f.item_id in shown]
-        similar: dict[int, list[int]] = {}
-        if group:  # near-duplicate photos: the best-ranked one stands for its group
-            fused, similar = collapse(fused, self.duplicates.group_of())
-        conf = confidences([f.score for f in fused]) if calibrated else None
-        counts: dict[str, int] = {}
-        for f in fused:
-            t = shown[f.item_id][0]
-            counts[t] = counts.get(t, 0) + 1
-        page = fused[offset : offset + limit]
-        page_conf = conf[offset : offset + limit] if conf is not None else [None] * len(page)
-        parts = self.catalog.parts_for(f.part_id for f in page)
-        metas = display_meta(self.catalog, [f.item_id for f in page])
-        results = []
-        for f, c in zip(page, page_conf, strict=True):
-            item_type, path = shown[f.item_id]
-            part = parts.get(f.part_id)
-            match = (
-                Match(kind=part.kind, text=part.text, start=part.start, end=part.end)
-                if part is not None
-                else Match(kind="file")
-            )
-            results.append(
-                Result(
-                    id=f.item_id,
-                    path=path,
-                    type=item_type,
-                    score=f.score,
-                    match=match,
-                    scores=f.space_scores(),
-                    meta=metas.get(f.item_id),
-                    similar=similar.get(f.item_id, []),
-                    confidence=c,
-                    good=None if c is None else c >= GOOD_MATCH,
-                )
-            )
-        return SearchResponse(
-            query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0,
-            good_matches=None if conf is None else sum(c >= GOOD_MATCH for c in conf),
-        )
+    def _respond(self, fused: list[Fused], offset: int, limit: int, echo: QueryEcho,
+                 path_glob: str | None, t0: float, group: bool = True,
+                 calibrated: bool = False) -> SearchResponse:
+        groups = self.duplicates.group_of() if group else None
+        return dress_page(self.catalog, fused, offset, limit, echo, path_glob, t0,
+                          groups=groups, calibrated=calibrated)
 
     # -- more like this -------------------------------------------------------------------
     def similar(self, item_id: int, limit: int = 20, offset: int = 0,

@@ -62,7 +62,7 @@ class QueryRun:
 def collect(engine: Engine, lines: Sequence[QrelsLine],
             weights: dict[str, float] | None = None) -> list[QueryRun]:
     """Search every line once; relevant paths that are not indexed are simply unfindable."""
-    runs = []
+    runs: list[QueryRun] = []
     for line in lines:
         found_ids = {str(p): engine.item_id_for_path(p) for p in line.relevant}
         relevant = {i for i in found_ids.values() if i is not None}

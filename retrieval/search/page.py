@@ -1,0 +1,78 @@
+"""Dressing one page of a fused ranking: paths, best parts, metadata, groups and confidence.
+
+Items whose files are all gone are dropped here (an index can lag the catalog), so counts and
+pages only ever show what can be opened.
+"""
+
+from __future__ import annotations
+
+import time
+
+from retrieval.catalog.database import Catalog
+from retrieval.catalog.item_meta import display_meta
+from retrieval.catalog.lookups import item_paths
+from retrieval.results import Match, QueryEcho, Result, SearchResponse
+from retrieval.search.duplicates import collapse
+from retrieval.search.fusion import Fused
+from retrieval.search.separation import GOOD_MATCH, confidences
+
+
+def dress_page(
+    catalog: Catalog,
+    fused: list[Fused],
+    offset: int,
+    limit: int,
+    echo: QueryEcho,
+    path_glob: str | None,
+    t0: float,
+    *,
+    groups: dict[int, list[int]] | None = None,
+    calibrated: bool = False,
+) -> SearchResponse:
+    """Drop items with no indexed path left, count per type, and dress one page.
+
+    ``groups`` (item → its whole near-duplicate group): the best-ranked photo stands for it.
+    ``calibrated``: the scores come from a fusion whose confidence model was fit, so results
+    carry ``confidence`` and ``good``.
+    """
+    shown = item_paths(catalog, [f.item_id for f in fused], path_glob)
+    fused = [f for f in fused if f.item_id in shown]
+    similar: dict[int, list[int]] = {}
+    if groups is not None:
+        fused, similar = collapse(fused, groups)
+    conf = confidences([f.score for f in fused]) if calibrated else None
+    counts: dict[str, int] = {}
+    for f in fused:
+        t = shown[f.item_id][0]
+        counts[t] = counts.get(t, 0) + 1
+    page = fused[offset : offset + limit]
+    page_conf = conf[offset : offset + limit] if conf is not None else [None] * len(page)
+    parts = catalog.parts_for(f.part_id for f in page)
+    metas = display_meta(catalog, [f.item_id for f in page])
+    results = []
+    for f, c in zip(page, page_conf, strict=True):
+        item_type, path = shown[f.item_id]
+        part = parts.get(f.part_id)
+        match = (
+            Match(kind=part.kind, text=part.text, start=part.start, end=part.end)
+            if part is not None
+            else Match(kind="file")
+        )
+        results.append(
+            Result(
+                id=f.item_id,
+                path=path,
+                type=item_type,
+                score=f.score,
+                match=match,
+                scores=f.space_scores(),
+                meta=metas.get(f.item_id),
+                similar=similar.get(f.item_id, []),
+                confidence=c,
+                good=None if c is None else c >= GOOD_MATCH,
+            )
+        )
+    return SearchResponse(
+        query=echo, results=results, counts=counts, seconds=time.perf_counter() - t0,
+        good_matches=None if conf is None else sum(c >= GOOD_MATCH for c in conf),
+    )
