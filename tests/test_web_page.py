@@ -94,6 +94,9 @@ def test_keyboard_only(page, live) -> None:
     page.keyboard.type(search_word(live))
     page.keyboard.press("Enter")
     expect(page.locator("#grid .card").first).to_be_visible()
+    # Typing also starts the as-you-type search: let every answer land (and re-render the
+    # grid) before walking it, or Enter can reach a button that was just replaced.
+    page.wait_for_load_state("networkidle")
     for _ in range(40):  # Tab until a result's "More like this" button has focus
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.classList.contains('like')"):

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import time
 
-from retrieval.catalog.database import Catalog
+from retrieval.catalog.database import Catalog, PartRow
 from retrieval.catalog.item_meta import display_meta
 from retrieval.catalog.lookups import item_paths
 from retrieval.results import Match, QueryEcho, Result, SearchResponse
 from retrieval.search.duplicates import collapse
 from retrieval.search.fusion import Fused
 from retrieval.search.separation import GOOD_MATCH, confidences
+
+
+def _shown_part(f: Fused, parts: dict[int, PartRow]) -> PartRow | None:
+    """The part a result shows: the fused best, unless that is only the file's name and some
+    space also found a passage, segment or OCR line of the item (a name hit explains less)."""
+    part = parts.get(f.part_id)
+    if part is not None and part.kind != "file":
+        return part
+    passages = [parts[h.part_id] for h in sorted(f.spaces.values(), key=lambda h: h.rank)
+                if h.part_id in parts and parts[h.part_id].kind != "file"]
+    return passages[0] if passages else part
 
 
 def dress_page(
@@ -47,12 +58,13 @@ def dress_page(
         counts[t] = counts.get(t, 0) + 1
     page = fused[offset : offset + limit]
     page_conf = conf[offset : offset + limit] if conf is not None else [None] * len(page)
-    parts = catalog.parts_for(f.part_id for f in page)
+    wanted = {f.part_id for f in page} | {h.part_id for f in page for h in f.spaces.values()}
+    parts = catalog.parts_for(wanted)
     metas = display_meta(catalog, [f.item_id for f in page])
     results = []
     for f, c in zip(page, page_conf, strict=True):
         item_type, path = shown[f.item_id]
-        part = parts.get(f.part_id)
+        part = _shown_part(f, parts)
         match = (
             Match(kind=part.kind, text=part.text, start=part.start, end=part.end)
             if part is not None
