@@ -42,7 +42,15 @@ function h(tag, attrs = {}, ...children) {
 const plural = (n, kind) => `${n} ${n === 1 ? SINGULAR[kind] : CHIP_LABEL[kind].toLowerCase()}`;
 const baseName = (p) => p.split(/[\\/]/).pop();
 const fmtTime = (s) => { s = Math.max(0, Math.floor(s || 0)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
-function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
+function debounce(fn, ms) {
+  let t;
+  const call = (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
+  call.cancel = () => clearTimeout(t);
+  return call;
+}
+// Any search the user asked for outright (Enter, a filter, a view) drops a pending as-you-type
+// one, which would otherwise land a moment later and replace what they asked for.
+let cancelTyped = () => {};
 
 // Han, kana and Hangul: written without spaces, so their words are marked wherever they occur.
 const CJK_RUN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3005\u30fc]+/gu;
@@ -181,6 +189,7 @@ async function readJson(r) {
 }
 
 async function search({ mode = "push", append = false } = {}) {
+  if (mode !== "type") cancelTyped();
   if (state.controller) state.controller.abort();
   if (!append) state.offset = 0;
   renderAttachments();
@@ -419,6 +428,7 @@ async function toggleRecording() {
 }
 
 const typed = debounce(() => { state.q = els.q.value.trim(); state.similar = null; state.view = null; search({ mode: "type" }); }, 250);
+cancelTyped = typed.cancel;
 els.q.addEventListener("input", typed);
 els.form.addEventListener("submit", (e) => { e.preventDefault(); state.q = els.q.value.trim(); state.similar = null; state.view = null; search(); });
 $("#filter-form").addEventListener("submit", (e) => { e.preventDefault(); filters.readForm(); filters.writeForm(); state.view = null; search(); });
