@@ -38,13 +38,11 @@ def whisper_pt_path() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-@pytest.fixture(scope="session")
-def tiny_clip_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
-    """(model name, JSON config, checkpoint) of a 3M-parameter CLIP with seeded random weights."""
+def write_tiny_clip(folder: Path) -> tuple[Path, Path]:
+    """Write the tiny CLIP's config and a seeded random checkpoint into ``folder``; register it."""
     import open_clip
     import torch
 
-    folder = tmp_path_factory.mktemp("tiny_clip")
     config = folder / f"{TINY_CLIP_NAME}.json"
     config.write_text(json.dumps(TINY_CLIP_CONFIG))
     open_clip.add_model_config(config)
@@ -52,6 +50,13 @@ def tiny_clip_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path
     model = open_clip.create_model(TINY_CLIP_NAME, pretrained=None)
     checkpoint = folder / "tiny_clip.pt"
     torch.save(model.state_dict(), checkpoint)
+    return config, checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """(model name, JSON config, checkpoint) of a 3M-parameter CLIP with seeded random weights."""
+    config, checkpoint = write_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
     return TINY_CLIP_NAME, config, checkpoint
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.fixtures_browser import open_page
 from tests.fixtures_video import NARRATION_AT, SLIDE_STARTS, VideoCorpus
 from tests.test_web_page import shot
 
@@ -29,13 +30,8 @@ def http(video_live) -> Iterator[httpx.Client]:
 
 @pytest.fixture()
 def vpage(browser, video_live) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=video_live.url)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with open_page(browser, video_live.url) as pg:
+        yield pg
 
 
 def test_a_video_result_carries_the_moment_and_its_frame(http: httpx.Client,

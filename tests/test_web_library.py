@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures_browser import open_page
 from tests.media import exif_photo, pattern_image
 from tests.test_web_page import shot
 
@@ -58,14 +59,8 @@ def library_site(tmp_path_factory: pytest.TempPathFactory, encoders: Any,
 
 @pytest.fixture()
 def site_page(browser, library_site) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                  base_url=library_site["url"])
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with open_page(browser, library_site["url"]) as pg:
+        yield pg
 
 
 def test_filters_narrow_the_grid_and_cards_show_metadata(site_page, library_site) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS, open_page
 from tests.fixtures_server import UPLOAD_LIMIT_MB
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -23,15 +23,10 @@ expect = playwright_sync.expect
 @pytest.fixture()
 def page(browser, live) -> Iterator[object]:
     """A fresh page on the live server that has learnt the server's limits."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.url)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto("/")
-    pg.wait_for_function("() => limits !== null")
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with open_page(browser, live.url) as pg:
+        pg.goto("/")
+        pg.wait_for_function("() => limits !== null")
+        yield pg
 
 
 def oversized_png(folder: Path) -> Path:

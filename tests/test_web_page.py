@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS, open_page
 from tests.media import speak
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -26,13 +26,8 @@ SLOW = 90_000  # ms: a voice query transcribes on two shared CPU cores
 
 @pytest.fixture()
 def page(browser, live) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live.url)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with open_page(browser, live.url) as pg:
+        yield pg
 
 
 def shot(pg, name: str) -> None:

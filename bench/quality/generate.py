@@ -182,20 +182,11 @@ def write_tiny_clip(out: Path) -> None:
     Its scores do not separate anything, which is the point: fusion must not let it drag the
     real spaces down.
     """
-    import open_clip
-    import torch
-
-    from tests.fixtures_models import TINY_CLIP_CONFIG, TINY_CLIP_NAME
+    from tests.fixtures_models import TINY_CLIP_NAME, write_tiny_clip
 
     folder = out / "clip"
     folder.mkdir(exist_ok=True)
-    config = folder / f"{TINY_CLIP_NAME}.json"
-    config.write_text(json.dumps(TINY_CLIP_CONFIG))
-    open_clip.add_model_config(config)
-    torch.manual_seed(1234)
-    model = open_clip.create_model(TINY_CLIP_NAME, pretrained=None)
-    checkpoint = folder / "tiny_clip.pt"
-    torch.save(model.state_dict(), checkpoint)
+    config, checkpoint = write_tiny_clip(folder)
     (out / "env.sh").write_text(
         f"export XMODAL_DATA={out / 'data'}\nexport XMODAL_DEVICE=cpu\n"
         f"export XMODAL_CLIP_MODEL={TINY_CLIP_NAME}\nexport XMODAL_CLIP_CONFIG={config}\n"
