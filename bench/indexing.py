@@ -11,11 +11,14 @@ encode, one thing at a time). Reports files/s and the process's CPU utilisation
 The folder: ``--images`` 640x480 JPEGs (gradients and noise, so OCR finds no text but still
 runs its detector) and ``--docs`` Markdown files of real text from ``bench.corpus``.
 
-``--ocr-precheck N`` instead times the OCR stage alone with and without the text-presence
-pre-check over N generated photos, a third of them with text (``bench/ocr_precheck.py``).
+``--photos N`` instead indexes N generated photos whole, OCR and CLIP on, through today's
+path and the shipped one (``bench/photo_indexing.py``). ``--ocr-precheck N`` times the OCR
+stage alone with and without the text-presence pre-check over N generated photos, a third
+of them with text (``bench/ocr_precheck.py``).
 
     python -m bench.indexing --images 48 --docs 12
     python -m bench.indexing --ocr-precheck 36 --photo-size 1600 1200
+    python -m bench.indexing --photos 36 --repeats 3
 """
 
 from __future__ import annotations
@@ -106,17 +109,33 @@ def main() -> None:
     parser.add_argument("--ocr-precheck", type=int, metavar="N",
                         help="compare the OCR stage with and without the text-presence "
                              "pre-check on N generated photos (and nothing else)")
+    parser.add_argument("--photos", type=int, metavar="N",
+                        help="index N generated photos (a third with text) whole, OCR and "
+                             "CLIP on: today's path against the shipped one (and nothing else)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per mode for --photos")
     parser.add_argument("--photo-size", type=int, nargs=2, default=(1600, 1200))
     parser.add_argument("--text-every", type=int, default=3,
                         help="every k-th generated photo carries text")
+    parser.add_argument("--font-sizes", type=int, nargs="+", default=None,
+                        help="letter sizes (px) of the generated photos' text, in turn")
     args = parser.parse_args()
+    if args.photos:
+        from bench import photo_indexing
+
+        sizes = tuple(args.font_sizes or photo_indexing.FONT_SIZES)
+        result = photo_indexing.run(args.photos, tuple(args.photo_size), args.text_every,
+                                    args.repeats, sizes)
+        print(f"\n## Indexing photos end to end, OCR and CLIP on\n{describe()}\n")
+        photo_indexing.print_table(result)
+        return
     if args.ocr_precheck:
         from bench import ocr_precheck
 
         size = tuple(args.photo_size)
-        result = ocr_precheck.run(args.ocr_precheck, size, args.text_every)
+        sizes = tuple(args.font_sizes or ocr_precheck.FONT_SIZES)
+        result = ocr_precheck.run(args.ocr_precheck, size, args.text_every, sizes)
         print(f"\n## OCR stage with and without the text-presence pre-check\n{describe()}\n")
-        ocr_precheck.print_table(result, size)
+        ocr_precheck.print_table(result, size, sizes)
         return
     from retrieval.config import Settings
     from retrieval.encoders import Encoders

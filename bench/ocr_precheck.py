@@ -34,7 +34,8 @@ def _font(size: int) -> Any:
     return ImageFont.load_default(size)
 
 
-def photo(i: int, size: tuple[int, int], text: bool) -> tuple[bytes, list[str]]:
+def photo(i: int, size: tuple[int, int], text: bool,
+          font_sizes: tuple[int, ...] = FONT_SIZES) -> tuple[bytes, list[str]]:
     """One JPEG and the words written on it (none for a photo without text)."""
     rng = random.Random(i)
     w, h = size
@@ -53,7 +54,7 @@ def photo(i: int, size: tuple[int, int], text: bool) -> tuple[bytes, list[str]]:
     words: list[str] = []
     if text:
         draw = ImageDraw.Draw(img)
-        size_px = FONT_SIZES[i % len(FONT_SIZES)]
+        size_px = font_sizes[i % len(font_sizes)]
         font = _font(size_px)
         top = rng.randrange(h // 8, h // 2)
         left = rng.randrange(w // 16, w // 4)
@@ -69,72 +70,91 @@ def photo(i: int, size: tuple[int, int], text: bool) -> tuple[bytes, list[str]]:
     return buf.getvalue(), words
 
 
-def run(n: int, size: tuple[int, int], text_every: int) -> dict[str, Any]:
-    """Time both readers over ``n`` images; counts and seconds per kind of image."""
+MODES = {  # name: (settings, label)
+    "full": ({"ocr_precheck": False}, "full OCR on every image (before)"),
+    "pre": ({"ocr_single_pass": False}, "pre-check, then full OCR where text"),
+    "single": ({}, "pre-check, lines read from its detection (shipped)"),
+}
+
+
+def run(n: int, size: tuple[int, int], text_every: int,
+        font_sizes: tuple[int, ...] = FONT_SIZES) -> dict[str, Any]:
+    """Time every reader in ``MODES`` over ``n`` images; counts and seconds per kind of image."""
     from retrieval.config import Settings
     from retrieval.encoders import OcrReader
 
-    full = OcrReader(Settings(ocr_precheck=False))
-    pre = OcrReader(Settings(ocr_precheck=True))
-    full.load()
-    pre.load()
+    readers = {name: OcrReader(Settings(**cfg)) for name, (cfg, _) in MODES.items()}
     warm = Image.open(io.BytesIO(photo(10_000, size, True)[0]))
-    full.read(warm)
-    pre.read(warm)
-    out: dict[str, Any] = {"full": {"text": 0.0, "plain": 0.0}, "pre": {"text": 0.0, "plain": 0.0},
-                           "n_text": 0, "n_plain": 0, "same_lines": 0, "turned_away": 0,
-                           "false_alarm": 0, "words": 0, "found": {"full": 0, "pre": 0}}
+    for reader in readers.values():
+        reader.load()
+        reader.read(warm)
+    out: dict[str, Any] = {name: {"text": 0.0, "plain": 0.0} for name in MODES}
+    out.update({"n_text": 0, "n_plain": 0, "words": 0, "false_alarm": 0,
+                "same_lines": dict.fromkeys(MODES, 0), "turned_away": dict.fromkeys(MODES, 0),
+                "found": dict.fromkeys(MODES, 0), "by_size": {}})
     for i in range(n):
         has_text = i % text_every == 0
-        blob, words = photo(i, size, has_text)
+        blob, words = photo(i, size, has_text, font_sizes)
         image = Image.open(io.BytesIO(blob))
         image.load()  # decoding is the indexer's cost, not the OCR stage's
         kind = "text" if has_text else "plain"
         out["n_" + kind] += 1
         lines = {}
-        for name in (("full", "pre") if i % 2 else ("pre", "full")):
-            reader = full if name == "full" else pre
+        order = list(MODES)
+        order = order[i % len(order):] + order[:i % len(order)]  # each mode first in turn
+        for name in order:
             t = time.perf_counter()
-            lines[name] = [ln.text for ln in reader.read(image)]
+            lines[name] = [ln.text for ln in readers[name].read(image)]
             out[name][kind] += time.perf_counter() - t
         if has_text:
             out["words"] += len(words)
-            out["same_lines"] += lines["full"] == lines["pre"]
-            out["turned_away"] += bool(lines["full"]) and not lines["pre"]
-            for name in ("full", "pre"):
+            px = font_sizes[i % len(font_sizes)]
+            per_size = out["by_size"].setdefault(px, {"words": 0, **dict.fromkeys(MODES, 0)})
+            per_size["words"] += len(words)
+            for name in MODES:
+                out["same_lines"][name] += lines[name] == lines["full"]
+                out["turned_away"][name] += bool(lines["full"]) and not lines[name]
                 found = " ".join(lines[name]).lower()
-                out["found"][name] += sum(w in found for w in words)
+                hits = sum(w in found for w in words)
+                out["found"][name] += hits
+                per_size[name] += hits
         else:
-            out["false_alarm"] += bool(lines["pre"]) or pre.has_text(image)
+            out["false_alarm"] += readers["pre"].has_text(image)
     return out
 
 
-def print_table(r: dict[str, Any], size: tuple[int, int]) -> None:
+def print_table(r: dict[str, Any], size: tuple[int, int],
+                font_sizes: tuple[int, ...] = FONT_SIZES) -> None:
     """Markdown: OCR-stage images/s per mode and image kind, then the quality rows."""
     n = r["n_text"] + r["n_plain"]
     print(f"{n} photo-like JPEGs {size[0]}x{size[1]}: {r['n_text']} with text "
-          f"(3 lines at {', '.join(map(str, FONT_SIZES))} px), {r['n_plain']} without\n")
-    print("| OCR stage | images/s, all | s per image without text | s per image with text |")
-    print("|---|---:|---:|---:|")
-    for name, label in (("full", "full OCR on every image (before)"),
-                        ("pre", "pre-check, then full OCR where text (after)")):
+          f"(3 lines at {', '.join(map(str, font_sizes))} px), {r['n_plain']} without\n")
+    print("| OCR stage | images/s, all | x full OCR | s per image without text "
+          "| s per image with text |")
+    print("|---|---:|---:|---:|---:|")
+    full_s = r["full"]["text"] + r["full"]["plain"]
+    for name, (_cfg, label) in MODES.items():
         t = r[name]
-        print(f"| {label} | {n / (t['text'] + t['plain']):.2f} | "
+        total = t["text"] + t["plain"]
+        print(f"| {label} | {n / total:.2f} | {full_s / total:.2f}x | "
               f"{t['plain'] / max(1, r['n_plain']):.2f} | {t['text'] / max(1, r['n_text']):.2f} |")
-    speed = (r["full"]["text"] + r["full"]["plain"]) / (r["pre"]["text"] + r["pre"]["plain"])
-    print(f"\n- pre-check: **{speed:.2f}x** the OCR stage's images/s on this mix")
     per = {name: (r[name]["text"] / max(1, r["n_text"]), r[name]["plain"] / max(1, r["n_plain"]))
-           for name in ("full", "pre")}
+           for name in MODES}
     for share in (0.1, 0.5):  # weighted for another library's mix
-        cost = {n: share * t + (1 - share) * p for n, (t, p) in per.items()}
+        cost = {m: share * t + (1 - share) * p for m, (t, p) in per.items()}
         print(f"- the same per-image times, {share:.0%} of photos bearing text: "
-              f"{cost['full'] / cost['pre']:.2f}x")
+              + ", ".join(f"{m} {cost['full'] / cost[m]:.2f}x" for m in MODES if m != "full"))
     print()
-    print("| quality (text images) | value |")
-    print("|---|---:|")
-    print(f"| same lines as full OCR | {r['same_lines']} / {r['n_text']} |")
-    print(f"| text images the pre-check turned away | {r['turned_away']} / {r['n_text']} |")
-    print(f"| rendered words found, full OCR | {r['found']['full']} / {r['words']} |")
-    print(f"| rendered words found, with pre-check | {r['found']['pre']} / {r['words']} |")
-    print(f"| photos without text the pre-check sent to full OCR | "
-          f"{r['false_alarm']} / {r['n_plain']} |")
+    print("| quality (text images) | " + " | ".join(MODES) + " |")
+    print("|---|" + "---:|" * len(MODES))
+    print("| same lines as full OCR | "
+          + " | ".join(f"{r['same_lines'][m]} / {r['n_text']}" for m in MODES) + " |")
+    print("| text images turned away (full OCR read some) | "
+          + " | ".join(f"{r['turned_away'][m]} / {r['n_text']}" for m in MODES) + " |")
+    print("| rendered words found | "
+          + " | ".join(f"{r['found'][m]} / {r['words']}" for m in MODES) + " |")
+    for px, row in sorted(r["by_size"].items()):
+        print(f"| words found, {px} px letters ({px / max(size):.1%} of the long side) | "
+              + " | ".join(f"{row[m]} / {row['words']}" for m in MODES) + " |")
+    print(f"\nphotos without text in which the pre-check read a line (so full OCR ran): "
+          f"{r['false_alarm']} / {r['n_plain']}")

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Before full OCR, look for any text box in a downscaled copy; none: skip recognition
     # (retrieval/encoders/ocr.py, docs/performance.md for its speed and its cost in recall).
     ocr_precheck: bool = True
+    # With the pre-check on, an image larger than its reduced copy is read from that copy's
+    # detection (lines cut from the full-size image), not by a second, full-size OCR pass.
+    ocr_single_pass: bool = True
     # Where vectors live: "faiss" (embedded files in data_dir), "milvus" or "milvus:///abs/x.db"
     # (Milvus Lite, one process), "milvus://host:19530" / "http(s)://host:19530" (a server).
     vector_store: str = "faiss"

@@ -6,8 +6,11 @@ CLIP sees that an image holds text but cannot read it; OCR lines become searchab
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,7 @@ from PIL import Image
 
 from retrieval.config import Settings
 from retrieval.encoders.base import LazyModel
+from retrieval.encoders.ocr_reduced import CHECK_SIDE, Found, ReducedOcr
 from retrieval.errors import ModelUnavailable
 from retrieval.media.decode import to_rgb
 from retrieval.records import OcrLine
@@ -29,14 +33,13 @@ SQUEEZE = 0.75
 # The detector upscales the short side to 736 px; a tiny image would grow its text so much that
 # lines split. Padding small images with their background instead keeps text at its size.
 MIN_SIDE = 1000
-# The text-presence check reads a copy at half the resolution full OCR detects at (which is
-# the image's own, up to 2000 px), and at least this many pixels on its long side: the
-# detector, then, only where it found boxes, the recogniser on them. Letters under ~1% of
-# the long side are lost with it (full OCR reads down to ~0.4%; docs/performance.md).
-# Detection alone is not enough: on photos it fires on edges and textures (8 of 10 generated
-# photos without text), which recognition then rejects (bench/ocr_precheck.py).
-PRECHECK_SIDE = 736
-FULL_OCR_SIDE = 2000  # rapidocr's max_side_len: full OCR reduces larger images to this
+# The text-presence check and, for images larger than it, the reading itself run from one
+# detector pass over a reduced copy (retrieval/encoders/ocr_reduced.py): half the resolution
+# full OCR detects at, at least PRECHECK_SIDE px long. Letters under ~1% of the long side are
+# lost with it (full OCR reads down to ~0.4%; docs/performance.md). Detection alone is not
+# enough to call an image text-free: on photos it fires on edges and textures (8 of 10
+# generated photos without text), which recognition then rejects (bench/ocr_precheck.py).
+PRECHECK_SIDE = CHECK_SIDE
 
 
 def _background(img: Image.Image) -> tuple[int, int, int]:
@@ -70,8 +73,12 @@ class OcrReader(LazyModel):
         # None: every image gets full OCR (XMODAL_OCR_PRECHECK=false)
         self.precheck_side = precheck_side if self.settings.ocr_precheck else None
         self._engine: Any = None
-        self._precheck_engine: Any = None  # rapidocr's models again, for the small copies
-        self._precheck_post: Any = None  # rapidocr's box extraction for the small copy
+        # a large image is read from the pre-check's own detection (XMODAL_OCR_SINGLE_PASS)
+        self.single_pass = self.settings.ocr_single_pass
+        self._idle: list[ReducedOcr] = []  # rapidocr again, for reduced copies; one a thread
+        self._pool_lock = threading.Lock()
+        # ONNX Runtime threads for each decode thread's reader: the cores shared between them
+        self.reduced_threads = max(1, (os.cpu_count() or 1) // self.settings.decode_workers)
         self._run_lock = threading.Lock()
 
     def _load(self) -> None:
@@ -116,10 +123,30 @@ class OcrReader(LazyModel):
         return canvas, sx, dx, dy
 
     def read(self, image: Image.Image) -> list[OcrLine]:
-        """Lines of text found in ``image``, top-to-bottom then left-to-right; [] if none."""
+        """Lines of text found in ``image``, top-to-bottom then left-to-right; [] if none.
+
+        Pre-check on (the default): no line on the reduced copy, no OCR. An image larger
+        than that copy is then read from the same detection (``single_pass``); a smaller
+        one, or any with ``XMODAL_OCR_SINGLE_PASS=false``, gets full OCR.
+        """
         self.load()
-        if self.precheck_side is not None and not self.has_text(image):
-            return []
+        if self.precheck_side is not None:
+            found = self._detect(image)
+            if found is not None:
+                if len(found.boxes) == 0:
+                    return []
+                if self.single_pass and found.reduced:
+                    with self._reduced_reader() as reader:
+                        read = reader.read(image, found.boxes)
+                    return reading_order([self._line(box, text, score, image)
+                                          for box, text, score in read])
+                with self._reduced_reader() as reader:
+                    if not reader.reads_a_line(image, found.boxes):
+                        return []
+        return self._read_full(image)
+
+    def _read_full(self, image: Image.Image) -> list[OcrLine]:
+        """rapidocr's own pipeline on the whole (squeezed, padded) image."""
         prepared, sx, dx, dy = self._prepare(image)
         with self._run_lock:
             result, _ = self._engine(prepared)
@@ -128,73 +155,59 @@ class OcrReader(LazyModel):
             text = str(text).strip()
             if not text or float(score) < self.min_confidence:
                 continue
-            pts = tuple(
-                (round(min(max((x - dx) / sx, 0.0), image.width), 1),
-                 round(min(max(y - dy, 0.0), image.height), 1))
-                for x, y in box
-            )
-            lines.append(OcrLine(text, pts, round(float(score), 4)))
+            pts = np.array([((x - dx) / sx, y - dy) for x, y in box], np.float32)
+            lines.append(self._line(pts, text, float(score), image))
         return reading_order(lines)
 
+    @staticmethod
+    def _line(box: np.ndarray, text: str, score: float, image: Image.Image) -> OcrLine:
+        """An OcrLine with its box clamped to the image, in the original's pixels."""
+        pts = tuple((round(min(max(float(x), 0.0), image.width), 1),
+                     round(min(max(float(y), 0.0), image.height), 1)) for x, y in box)
+        return OcrLine(text, pts, round(score, 4))
+
+    @contextmanager
+    def _reduced_reader(self) -> Iterator[ReducedOcr]:
+        """A reduced-copy reader of this thread's own for the call: the indexer's decode
+        threads each read their own image at once, on a share of the cores each, instead of
+        queueing for one. Readers are kept for the next call, whichever thread makes it."""
+        with self._pool_lock:
+            reader = self._idle.pop() if self._idle else None
+        if reader is None:
+            reader = ReducedOcr(self.squeeze, self.min_confidence, self.reduced_threads)
+        try:
+            yield reader
+        finally:
+            with self._pool_lock:
+                self._idle.append(reader)
+
+    def _detect(self, image: Image.Image) -> Found | None:
+        """The reduced copy's boxes; None (and full OCR from now on) should rapidocr's
+        internals differ from what ``ocr_reduced`` expects."""
+        try:
+            with self._reduced_reader() as reader:
+                return reader.detect(image, self.precheck_side or CHECK_SIDE)
+        except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: do the full OCR
+            log.warning("OCR text-presence check unavailable (%s); running full OCR", exc)
+            self.precheck_side = None
+            return None
 
     def has_text(self, image: Image.Image) -> bool:
         """Whether a downscaled copy shows any line of text OCR would keep.
 
         Photos without text are most of a photo library, and full OCR costs them a detector
         pass at up to 2000 px plus recognition of whatever edges it mistook for text. This
-        reads a copy at half that resolution instead: no box, no recognition. Only the small
-        copy is made (never a full-size converted one). Should rapidocr's internals differ
-        from what this expects, the check answers True and full OCR runs.
+        reads a copy at half that resolution instead: no box, no recognition. Answers True
+        (run full OCR) when the check cannot run.
         """
         self.load()
-        long_side = max(image.size)
-        side = max(self.precheck_side or PRECHECK_SIDE, min(long_side, FULL_OCR_SIDE) // 2)
-        scale = min(1.0, side / long_side)
-        size = (max(1, round(image.width * scale * self.squeeze)),
-                max(1, round(image.height * scale)))
-        if image.mode in ("RGB", "L", "RGBA"):
-            small = to_rgb(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
-        else:  # palette, 16-bit, float: convert first (rare)
-            small = to_rgb(image).resize(size, Image.Resampling.BILINEAR)
-        try:
-            return self._reads_text(small)
-        except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: do the full OCR
-            log.warning("OCR text-presence check unavailable (%s); running full OCR", exc)
-            self.precheck_side = None
+        found = self._detect(image)
+        if found is None:
             return True
-
-    def _reads_text(self, small: Image.Image) -> bool:
-        """rapidocr's detector on ``small`` at its own size; its recogniser on any boxes."""
-        from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
-
-        if self._precheck_engine is None:
-            # its own ONNX sessions: shared with full OCR, the small inputs slowed the full-size
-            # ones that followed (1.7 -> 3 s an image, measured)
-            from rapidocr_onnxruntime import RapidOCR
-
-            self._precheck_engine = RapidOCR()
-        engine = self._precheck_engine
-        det = engine.text_det
-        if self._precheck_post is None:
-            self._precheck_post = DBPostProcess(thresh=0.3, box_thresh=0.5, max_candidates=1000,
-                                                unclip_ratio=1.6, use_dilation=True)
-        arr = engine.load_img(small)  # the array layout rapidocr's models take
-        batch = DetPreProcess(max(arr.shape[:2]), "max", det.mean, det.std)(arr)
-        if batch is None:
+        if len(found.boxes) == 0:
             return False
-        with self._run_lock:
-            boxes, _scores = self._precheck_post(det.infer(batch)[0], arr.shape[:2])
-            if len(boxes) == 0:
-                return False
-            # widest boxes first, one at a time: on an image with text the first is usually a
-            # line, and the check stops there
-            boxes = boxes.astype(np.float32)
-            widest = np.argsort(-np.ptp(boxes[:, :, 0], axis=1))
-            for crop in engine.get_crop_img_list(arr, boxes[widest]):
-                (text, score), = engine.text_rec([crop])[0]
-                if float(score) >= self.min_confidence and len(str(text).strip()) >= 2:
-                    return True
-        return False
+        with self._reduced_reader() as reader:
+            return reader.reads_a_line(image, found.boxes)
 
 
 def _bounds(line: OcrLine) -> tuple[float, float, float, float]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.config import Settings
+from retrieval.encoders.ocr_reduced import FULL_OCR_SIDE
 from retrieval.errors import MediaError
 from retrieval.media.metadata import ItemMeta, dhash, read_meta
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 HASH_BLOCK = 1 << 20
 CLIP_IMAGE_SIDE = 448  # CLIP looks at 224 px; keep a little more, never the full photo
+# A large JPEG is decoded at 1/2, 1/4 or 1/8 scale where that keeps what the encoders look
+# at: OCR reads up to FULL_OCR_SIDE px, CLIP 448 (retrieval.media.decode.load_image_at_least).
+DRAFT_DECODE = True
 OCR_MIN_CONFIDENCE = 0.5
 OCR_GROUP_CHARS = 300  # OCR lines are grouped into parts of about this many characters
 FALLBACK_CHUNK_CHARS = 1000
@@ -191,8 +195,8 @@ def fallback_chunks(text: str, size: int = FALLBACK_CHUNK_CHARS) -> list[str]:
 class Extractor:
     """Decodes files into ``Extracted`` records; safe to call from several threads.
 
-    Whisper and the OCR engine keep per-call state on their model objects, so each is used by
-    one thread at a time (a lock each); image decoding and text parsing run in parallel.
+    Whisper and video OCR are used by one thread at a time (a lock each); image decoding,
+    photo OCR (``OcrReader`` is thread-safe) and text parsing run in parallel.
     """
 
     def __init__(self, settings: Settings, encoders: Encoders | None) -> None:
@@ -234,14 +238,14 @@ class Extractor:
         if out.size > limit:  # the loader reads whole files: never pull gigabytes into memory
             raise MediaError(f"{path} is {out.size:,} bytes, more than any image within the "
                              f"pixel limit needs ({limit:,}); refusing to read it")
-        img = media.load_image(path, self.settings.max_image_pixels)
-        out.width, out.height = img.size
+        ocr = self._enc("ocr") if self.settings.ocr_enabled else None
+        need = (FULL_OCR_SIDE if ocr is not None else CLIP_IMAGE_SIDE) if DRAFT_DECODE else None
+        img, (out.width, out.height) = media.load_image_at_least(
+            path, need, self.settings.max_image_pixels)
         out.meta = read_meta(path, "exif", self.settings.max_image_pixels)
         out.meta.dhash = dhash(img)
-        ocr = self._enc("ocr") if self.settings.ocr_enabled else None
         if ocr is not None:
-            with self._ocr_lock:
-                lines = ocr.read(img)
+            lines = ocr.read(img)  # thread-safe: decode threads read images side by side
             texts = [ln.text.strip() for ln in lines
                      if ln.text.strip() and ln.confidence >= OCR_MIN_CONFIDENCE]
             out.parts = [PartDraft("ocr", i, t) for i, t in enumerate(group_ocr_lines(texts))]

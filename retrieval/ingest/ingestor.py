@@ -31,6 +31,7 @@ from retrieval.catalog.database import Catalog, FileRow
 from retrieval.catalog.item_meta import backfill_meta
 from retrieval.config import Settings
 from retrieval.errors import MediaError
+from retrieval.ingest.cores import CoreShare
 from retrieval.ingest.extract import (
     Attach,
     Extracted,
@@ -283,6 +284,7 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
     pending: deque[tuple[FileEntry, Future[Outcome]]] = deque()
     batch: list[Outcome] = []
     last_save = time.monotonic()
+    cores = CoreShare(ingestor.settings, workers)
 
     def stopped() -> bool:
         return stop is not None and stop.is_set()
@@ -290,6 +292,7 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
     def flush() -> None:
         nonlocal batch, last_save
         if batch:
+            cores.fit(batch)
             labels = ingestor.commit(batch, report)
             for o, label in zip(batch, labels, strict=True):
                 note(o.path, label)
@@ -337,6 +340,7 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
         # On a stop, decodes still running are abandoned (their files are redone next run);
         # waiting for, say, an hour-long recording would make Ctrl-C feel broken.
         pool.shutdown(wait=not stopped(), cancel_futures=True)
+        cores.restore()
     if not stopped():
         ingestor.backfill(stop)
     ingestor.save()

@@ -1,0 +1,135 @@
+"""Indexing photos fast: OCR read from the pre-check's own detection, JPEGs decoded at scale.
+
+Both shortcuts must leave what a user finds unchanged: the words on a sign in a photo, the
+photo's recorded size, its nearest CLIP neighbour.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from retrieval.config import Settings
+from retrieval.encoders import OcrReader
+from retrieval.media.decode import load_image, load_image_at_least
+from tests.media import font_paths, pattern_image, text_image
+
+SIGN = ["Platform 4 exit to harbour street", "Museum bakery and coffee"]
+
+
+def words(text: str) -> set[str]:
+    return {w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split()}
+
+
+def sign_photo(seed: int, size: tuple[int, int], at: tuple[int, int], px: int) -> Image.Image:
+    fonts = [p for p in font_paths() if p.name == "DejaVuSans.ttf"]
+    if not fonts:
+        pytest.skip("DejaVuSans.ttf not installed (fonts-dejavu-core)")
+    img = pattern_image(seed, size)
+    img.paste(text_image(SIGN, None, font_path=fonts[0], size=px), at)
+    return img
+
+
+def test_sign_in_photo_reads_the_same_in_one_pass(ocr_reader: OcrReader,
+                                                  offline_settings: Settings) -> None:
+    """The shipped reader (one detection on a reduced copy, lines cut from the full image)
+    finds every word full OCR finds on a 24 px sign, with boxes where the sign is; the
+    pre-check followed by full OCR gives full OCR's lines exactly."""
+    photo = sign_photo(3, (1600, 1200), (300, 500), 24)
+    assert ocr_reader.single_pass and ocr_reader.precheck_side is not None  # the defaults
+    fast = ocr_reader.read(photo)
+    full = OcrReader(offline_settings.model_copy(update={"ocr_precheck": False}))
+    two_pass = OcrReader(offline_settings.model_copy(update={"ocr_single_pass": False}))
+    full_lines = full.read(photo)
+    expected = words(" ".join(SIGN))
+    assert words(" ".join(ln.text for ln in full_lines)) == expected
+    assert words(" ".join(ln.text for ln in fast)) == expected
+    assert [ln.text for ln in two_pass.read(photo)] == [ln.text for ln in full_lines]
+    for line in fast:
+        xs, ys = [x for x, _ in line.box], [y for _, y in line.box]
+        assert 280 <= min(xs) and max(xs) <= 1100 and 480 <= min(ys) and max(ys) <= 700, line
+    assert ocr_reader.read(pattern_image(3, (1600, 1200))) == []
+
+
+def test_small_text_is_the_stated_cost(ocr_reader: OcrReader,
+                                       offline_settings: Settings) -> None:
+    """Letters well under 1% of the long side: full OCR still reads them, the fast path
+    does not (docs/performance.md states this cost); the default reader reads 1.5% ones."""
+    small = sign_photo(5, (2400, 1800), (200, 300), 12)
+    full = OcrReader(offline_settings.model_copy(update={"ocr_precheck": False}))
+    read = " ".join(ln.text for ln in full.read(small)).lower()
+    assert sum(w in read for w in words(" ".join(SIGN))) >= 7  # letters right, spaces not
+    assert ocr_reader.read(small) == []
+    readable = sign_photo(5, (2400, 1800), (200, 300), 36)
+    assert words(" ".join(ln.text for ln in ocr_reader.read(readable))) == words(" ".join(SIGN))
+
+
+def jpeg(img: Image.Image, path: Path, orientation: int | None = None) -> Path:
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    img.save(path, "JPEG", quality=90, exif=exif.tobytes())
+    return path
+
+
+def test_draft_decode_keeps_size_and_clip_neighbour(tmp_path: Path, tiny_clip) -> None:
+    """A 2400x1800 JPEG decoded at 1/4 scale for CLIP: the full size is still reported
+    (EXIF rotation included) and every photo's nearest neighbour among the fully decoded
+    photos is itself."""
+    paths = [jpeg(pattern_image(seed, (2400, 1800)), tmp_path / f"p{seed}.jpg")
+             for seed in range(5)]
+    turned = jpeg(pattern_image(9, (2400, 1800)), tmp_path / "turned.jpg", orientation=6)
+    small, size = load_image_at_least(turned, 448)
+    assert size == (1800, 2400) and small.size == (450, 600)
+    assert load_image(turned).size == (1800, 2400)
+
+    def thumb(img: Image.Image) -> Image.Image:
+        img.thumbnail((448, 448))
+        return img
+
+    full = tiny_clip.encode_images([thumb(load_image(p)) for p in paths])
+    drafted = []
+    for p in paths:
+        img, size = load_image_at_least(p, 448)
+        assert size == (2400, 1800) and max(img.size) == 600  # 1/4 scale: 600 >= 448
+        drafted.append(thumb(img))
+    sims = tiny_clip.encode_images(drafted) @ full.T
+    assert list(np.argmax(sims, axis=1)) == list(range(len(paths)))
+    assert float(np.min(np.diag(sims))) > 0.98
+
+
+def test_indexing_a_large_photo_keeps_its_size_and_sign(tmp_path: Path,
+                                                        offline_settings: Settings,
+                                                        text_encoder, tiny_clip,
+                                                        ocr_reader: OcrReader) -> None:
+    """``xmodal index`` of a 12 MP photo with a sign and one without: full size recorded,
+    the sign's words in the photo's OCR text, no OCR text for the other, CLIP vectors for
+    both."""
+    from retrieval.encoders import Encoders
+    from retrieval.ingest.run import index_roots
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    jpeg(sign_photo(11, (4000, 3000), (600, 900), 60), folder / "sign.jpg")
+    jpeg(pattern_image(12, (4000, 3000)), folder / "plain.jpg")
+    settings = offline_settings.model_copy(update={"data_dir": tmp_path / "data"})
+    encoders = Encoders(settings, text=text_encoder, clip=tiny_clip, ocr=ocr_reader)
+    report = index_roots(settings, [folder], encoders=encoders)
+    assert report.added == 2 and report.failed == 0, report
+    con = sqlite3.connect(tmp_path / "data" / "catalog.sqlite")
+    try:
+        rows = con.execute(
+            "SELECT f.path, i.width, i.height, "
+            "(SELECT group_concat(p.text, ' ') FROM parts p WHERE p.item_id = i.id "
+            " AND p.kind = 'ocr') FROM files f JOIN items i ON i.id = f.item_id").fetchall()
+        vectors = con.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    finally:
+        con.close()
+    got = {Path(path).name: (w, h, text) for path, w, h, text in rows}
+    assert got["sign.jpg"][:2] == (4000, 3000) and got["plain.jpg"] == (4000, 3000, None)
+    assert words(got["sign.jpg"][2] or "") >= words(" ".join(SIGN))
+    assert vectors >= 2
