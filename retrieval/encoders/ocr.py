@@ -126,8 +126,9 @@ class OcrReader(LazyModel):
         """Lines of text found in ``image``, top-to-bottom then left-to-right; [] if none.
 
         Pre-check on (the default): no line on the reduced copy, no OCR. An image larger
-        than that copy is then read from the same detection (``single_pass``); a smaller
-        one, or any with ``XMODAL_OCR_SINGLE_PASS=false``, gets full OCR.
+        than that copy is then read from the same detection (``single_pass``), unless a line
+        on it is too small to read from there (``ocr_reduced.SMALL_LINE``); those, smaller
+        images, and any with ``XMODAL_OCR_SINGLE_PASS=false`` get full OCR.
         """
         self.load()
         if self.precheck_side is not None:
@@ -135,7 +136,7 @@ class OcrReader(LazyModel):
             if found is not None:
                 if len(found.boxes) == 0:
                     return []
-                if self.single_pass and found.reduced:
+                if self.single_pass and found.readable:
                     with self._reduced_reader() as reader:
                         read = reader.read(image, found.boxes)
                     return reading_order([self._line(box, text, score, image)
