@@ -95,6 +95,11 @@ def test_draft_decode_keeps_size_and_clip_neighbour(tmp_path: Path, tiny_clip) -
     small, size = load_image_at_least(turned, 448)
     assert size == (1800, 2400) and small.size == (450, 600)
     assert load_image(turned).size == (1800, 2400)
+    mpo = tmp_path / "phone.mpo"  # what many phones write: a JPEG with a second picture
+    pattern_image(1, (2400, 1800)).save(mpo, "MPO", save_all=True,
+                                        append_images=[pattern_image(2, (2400, 1800))])
+    small, size = load_image_at_least(mpo, 448)
+    assert size == (2400, 1800) and small.size == (600, 450)
 
     def thumb(img: Image.Image) -> Image.Image:
         img.thumbnail((448, 448))
