@@ -1,11 +1,14 @@
 """OCR stage with and without the text-presence pre-check, on a generated mix of photos.
 
 Photo-like JPEGs (gradients, noise, shapes) at ``--size``; every ``--text-every``-th one
-carries a few lines of real words at a few font sizes. Each image goes through full OCR
-(``XMODAL_OCR_PRECHECK=false``) and through the shipped reader (pre-check on), in
-alternating order, so both see the same load. Reports images/s of the OCR stage alone, and
-the quality cost: does a text image give the same lines, how many rendered words each finds,
-how many text images the pre-check turned away.
+carries a few lines of real words at a few font sizes (``font_sizes``, in turn). Each image
+goes through full OCR (``XMODAL_OCR_PRECHECK=false``), the pre-check followed by full OCR
+(``XMODAL_OCR_SINGLE_PASS=false``) and the shipped reader (lines read from the pre-check's
+detection), each first in turn, so all see the same load. One image at a time: the shipped
+reader's ONNX sessions have the thread count the indexer gives each of its decode threads,
+so this understates it (``--photos`` times the whole indexer). Reports images/s of the OCR
+stage alone, and the quality cost: same lines as full OCR, rendered words found (per letter
+size), text images turned away.
 
     python -m bench.indexing --ocr-precheck 36
 """

@@ -18,7 +18,7 @@ from PIL import Image
 
 from retrieval.config import Settings
 from retrieval.encoders.base import LazyModel
-from retrieval.encoders.ocr_reduced import CHECK_SIDE, Found, ReducedOcr
+from retrieval.encoders.ocr_reduced import CHECK_SIDE, ReducedOcr
 from retrieval.errors import ModelUnavailable
 from retrieval.media.decode import to_rgb
 from retrieval.records import OcrLine
@@ -132,19 +132,24 @@ class OcrReader(LazyModel):
         """
         self.load()
         if self.precheck_side is not None:
-            found = self._detect(image)
-            if found is not None:
-                if len(found.boxes) == 0:
-                    return []
-                if self.single_pass and found.readable:
-                    with self._reduced_reader() as reader:
-                        read = reader.read(image, found.boxes)
-                    return reading_order([self._line(box, text, score, image)
-                                          for box, text, score in read])
+            try:
                 with self._reduced_reader() as reader:
-                    if not reader.reads_a_line(image, found.boxes):
+                    found = reader.detect(image, self.precheck_side or CHECK_SIDE)
+                    if self.single_pass and found.readable:
+                        read = reader.read(image, found.boxes)
+                        return reading_order([self._line(box, text, score, image)
+                                              for box, text, score in read])
+                    if len(found.boxes) == 0 or not reader.reads_a_line(image, found.boxes):
                         return []
+            except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: full OCR
+                self._give_up_precheck(exc)
         return self._read_full(image)
+
+    def _give_up_precheck(self, exc: Exception) -> None:
+        """Full OCR from now on, should rapidocr's internals differ from what
+        ``ocr_reduced`` expects."""
+        log.warning("OCR text-presence check unavailable (%s); running full OCR", exc)
+        self.precheck_side = None
 
     def _read_full(self, image: Image.Image) -> list[OcrLine]:
         """rapidocr's own pipeline on the whole (squeezed, padded) image."""
@@ -182,17 +187,6 @@ class OcrReader(LazyModel):
             with self._pool_lock:
                 self._idle.append(reader)
 
-    def _detect(self, image: Image.Image) -> Found | None:
-        """The reduced copy's boxes; None (and full OCR from now on) should rapidocr's
-        internals differ from what ``ocr_reduced`` expects."""
-        try:
-            with self._reduced_reader() as reader:
-                return reader.detect(image, self.precheck_side or CHECK_SIDE)
-        except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: do the full OCR
-            log.warning("OCR text-presence check unavailable (%s); running full OCR", exc)
-            self.precheck_side = None
-            return None
-
     def has_text(self, image: Image.Image) -> bool:
         """Whether a downscaled copy shows any line of text OCR would keep.
 
@@ -202,13 +196,13 @@ class OcrReader(LazyModel):
         (run full OCR) when the check cannot run.
         """
         self.load()
-        found = self._detect(image)
-        if found is None:
+        try:
+            with self._reduced_reader() as reader:
+                found = reader.detect(image, self.precheck_side or CHECK_SIDE)
+                return len(found.boxes) > 0 and reader.reads_a_line(image, found.boxes)
+        except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: do the full OCR
+            self._give_up_precheck(exc)
             return True
-        if len(found.boxes) == 0:
-            return False
-        with self._reduced_reader() as reader:
-            return reader.reads_a_line(image, found.boxes)
 
 
 def _bounds(line: OcrLine) -> tuple[float, float, float, float]:
