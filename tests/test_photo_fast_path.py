@@ -147,3 +147,46 @@ def test_indexing_a_large_photo_keeps_its_size_and_sign(tmp_path: Path,
     assert got["sign.jpg"][:2] == (4000, 3000) and got["plain.jpg"] == (4000, 3000, None)
     assert words(got["sign.jpg"][2] or "") >= words(" ".join(SIGN))
     assert vectors >= 2
+
+
+def test_photos_read_side_by_side_match_one_at_a_time(ocr_reader: OcrReader) -> None:
+    """The indexer's decode threads call one OcrReader at once: each photo gets the lines it
+    gets alone, and the readers made for the threads are kept for the next calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [sign_photo(20 + i, (1600, 1200), (100 + 150 * i, 400), 30) for i in range(3)]
+    photos.append(pattern_image(30, (1600, 1200)))
+    alone = [[ln.text for ln in ocr_reader.read(p)] for p in photos]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda p: [ln.text for ln in ocr_reader.read(p)], photos))
+    assert together == alone and alone[-1] == [] and all(alone[:-1])
+    assert 1 <= len(ocr_reader._idle) <= 2
+
+
+def test_torch_gets_the_cores_ocr_leaves_while_batches_hold_images(
+        offline_settings: Settings) -> None:
+    """Fewer torch threads for a batch of photos (their neighbours are OCR'd meanwhile), the
+    usual count for documents, and the usual count back at the end."""
+    import os
+
+    import torch
+
+    from retrieval.ingest.cores import CoreShare
+    from retrieval.ingest.extract import Extracted
+
+    usual = torch.get_num_threads()
+    share = CoreShare(offline_settings, workers=2)
+    photo = Extracted("a.jpg", 1, 1, "h1", "image")
+    note = Extracted("b.md", 1, 1, "h2", "text")
+    try:
+        share.fit([note, photo])
+        assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) - 2)
+        share.fit([note])
+        assert torch.get_num_threads() == usual
+        share.fit([photo])
+    finally:
+        share.restore()
+    assert torch.get_num_threads() == usual
+    off = CoreShare(offline_settings.model_copy(update={"ocr_enabled": False}), workers=2)
+    off.fit([photo])
+    assert torch.get_num_threads() == usual
