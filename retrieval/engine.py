@@ -252,12 +252,8 @@ class Engine:
     # -- more like this -------------------------------------------------------------------
     def similar(self, item_id: int, limit: int = 20, offset: int = 0,
                 at: float | None = None) -> SearchResponse:
-        """Items nearest to this one in each vector space, fused; the item itself left out.
-
-        Fused like a search (``auto``): the item's own modality leads (CLIP for a picture or a
-        video, MiniLM otherwise), so a space that cannot tell its neighbours apart does not
-        outvote the one that can. ``bench/quality/similar.py`` measured it against RRF.
-        """
+        """Items nearest to this one in each vector space, fused like a search (``auto``, the
+        item's own modality leading); the item itself left out. bench/quality/similar.py."""
         t0 = time.perf_counter()
         lists, picture = self.similar_candidates(item_id, offset + limit, at)
         fused = fuse(lists, method="auto", image_query=picture)
@@ -267,9 +263,8 @@ class Engine:
                            at: float | None = None) -> tuple[dict[str, list[Hit]], bool]:
         """Each vector space's nearest parts to this item, unfused, and whether it is a picture.
 
-        The query is the item's own stored vectors: an image's CLIP image vector; for text and
-        speech, the normalised mean of their parts' vectors in each space. ``at`` (seconds,
-        videos): the moment's keyframe and the words shown or said then, not the whole video.
+        The query is the item's stored vectors (an image's; the normalised mean of a text's or a
+        recording's parts). ``at`` (seconds, videos): the moment's keyframe and words only.
         """
         item = self.catalog.item(item_id)
         if item is None:
