@@ -47,7 +47,8 @@ def test_sign_in_photo_reads_the_same_in_one_pass(ocr_reader: OcrReader,
     pre-check followed by full OCR gives full OCR's lines exactly."""
     photo = sign_photo(3, (1600, 1200), (300, 500), 24)
     assert ocr_reader.single_pass and ocr_reader.precheck_side is not None  # the defaults
-    assert detect(ocr_reader, photo).readable  # so it is read from the reduced detection
+    found = detect(ocr_reader, photo)  # read from the reduced detection: no small line
+    assert found.scale < 1 and not found.too_small(list(found.boxes))
     fast = ocr_reader.read(photo)
     full = OcrReader(offline_settings.model_copy(update={"ocr_precheck": False}))
     two_pass = OcrReader(offline_settings.model_copy(update={"ocr_single_pass": False}))
@@ -69,7 +70,8 @@ def test_small_lines_get_full_ocr_and_tiny_text_is_the_stated_cost(
     cost docs/performance.md states), where full OCR still reads them."""
     full = OcrReader(offline_settings.model_copy(update={"ocr_precheck": False}))
     small = sign_photo(5, (1600, 1200), (200, 300), 16)
-    assert not detect(ocr_reader, small).readable
+    found = detect(ocr_reader, small)
+    assert found.scale < 1 and found.too_small(list(found.boxes))
     assert [ln.text for ln in ocr_reader.read(small)] == [ln.text for ln in full.read(small)]
     tiny = sign_photo(5, (2400, 1800), (200, 300), 12)
     read = " ".join(ln.text for ln in full.read(tiny)).lower()

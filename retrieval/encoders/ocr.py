@@ -126,20 +126,25 @@ class OcrReader(LazyModel):
         """Lines of text found in ``image``, top-to-bottom then left-to-right; [] if none.
 
         Pre-check on (the default): no line on the reduced copy, no OCR. An image larger
-        than that copy is then read from the same detection (``single_pass``), unless a line
-        on it is too small to read from there (``ocr_reduced.SMALL_LINE``); those, smaller
-        images, and any with ``XMODAL_OCR_SINGLE_PASS=false`` get full OCR.
+        than that copy is read from the same detection (``single_pass``), unless a line read
+        there is too small to trust (``ocr_reduced.SMALL_LINE``); those, smaller images, and
+        any with ``XMODAL_OCR_SINGLE_PASS=false`` get full OCR.
         """
         self.load()
         if self.precheck_side is not None:
             try:
                 with self._reduced_reader() as reader:
                     found = reader.detect(image, self.precheck_side or CHECK_SIDE)
-                    if self.single_pass and found.readable:
+                    if len(found.boxes) == 0:
+                        return []
+                    if self.single_pass and found.scale < 1.0:
                         read = reader.read(image, found.boxes)
-                        return reading_order([self._line(box, text, score, image)
-                                              for box, text, score in read])
-                    if len(found.boxes) == 0 or not reader.reads_a_line(image, found.boxes):
+                        if not read:
+                            return []
+                        if not found.too_small([box for box, _, _ in read]):
+                            return reading_order([self._line(box, text, score, image)
+                                                  for box, text, score in read])
+                    elif not reader.reads_a_line(image, found.boxes):
                         return []
             except Exception as exc:  # noqa: BLE001 - an unexpected rapidocr: full OCR
                 self._give_up_precheck(exc)

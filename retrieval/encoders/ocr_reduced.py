@@ -24,10 +24,10 @@ CHECK_SIDE = 736  # the reduced copy's long side is at least this
 FULL_OCR_SIDE = 2000  # rapidocr's max_side_len: full OCR reduces larger images to this
 
 
-# A line box under this many pixels tall on the reduced copy holds letters near what its
-# detector resolves: such boxes clip letters and run lines together (16 px letters on a
-# 1600 px photo: 29 of 36 words read, against 36 by full OCR), and smaller lines beside them
-# go unseen. An image with one gets full OCR after all.
+# A line read from a box under this many pixels tall on the reduced copy has letters near
+# what its detector resolves: such boxes clip letters and run lines together (16 px letters
+# on a 1600 px photo: 29 of 36 words read from them, against 36 by full OCR), and smaller
+# lines beside them go unseen. An image with one gets full OCR after all.
 SMALL_LINE = 16
 
 
@@ -38,14 +38,11 @@ class Found:
     boxes: np.ndarray
     scale: float  # the reduced copy's size over the image's (1.0: detected at its own size)
 
-    @property
-    def readable(self) -> bool:
-        """Whether the reading can come from these boxes: found on a reduced copy (else full
-        OCR, which also pads small images, costs no more) and none of them small."""
-        if self.scale >= 1.0 or len(self.boxes) == 0:
-            return False
-        heights = np.ptp(self.boxes[:, :, 1], axis=1) * self.scale
-        return bool(np.min(heights) >= SMALL_LINE)
+    def too_small(self, boxes: list[np.ndarray]) -> bool:
+        """Whether any of ``boxes`` (lines read from these) is under ``SMALL_LINE`` px tall
+        on the reduced copy."""
+        heights = [float(np.ptp(b[:, 1])) * self.scale for b in boxes]
+        return bool(heights) and min(heights) < SMALL_LINE
 
 
 def check_scale(size: tuple[int, int], min_side: int = CHECK_SIDE) -> float:
