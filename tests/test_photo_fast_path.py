@@ -192,3 +192,19 @@ def test_torch_gets_the_cores_ocr_leaves_while_batches_hold_images(
     off = CoreShare(offline_settings.model_copy(update={"ocr_enabled": False}), workers=2)
     off.fit([photo])
     assert torch.get_num_threads() == usual
+
+
+def test_an_unexpected_rapidocr_falls_back_to_full_ocr(offline_settings: Settings,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Should rapidocr's internals change under the reduced path (here: its classifier
+    gone), a photo still gets full OCR's lines, with one warning, and later photos go
+    straight to full OCR."""
+    reader = OcrReader(offline_settings)
+    photo = sign_photo(3, (1600, 1200), (300, 500), 24)
+    with reader._reduced_reader() as reduced:
+        reduced.engine.text_cls = None
+    with caplog.at_level("WARNING", logger="retrieval.encoders.ocr"):
+        lines = reader.read(photo)
+    assert words(" ".join(ln.text for ln in lines)) == words(" ".join(SIGN))
+    assert reader.precheck_side is None
+    assert sum("text-presence check unavailable" in r.message for r in caplog.records) == 1
