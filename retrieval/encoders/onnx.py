@@ -25,6 +25,7 @@ from retrieval.atomic import replacing
 from retrieval.config import Settings
 from retrieval.encoders.base import l2_normalise
 from retrieval.encoders.clip import ClipEncoder, text_length, trims_padding
+from retrieval.encoders.onnx_int8 import MIN_COSINE, int8_path, quantised, worst_cosine
 from retrieval.encoders.text import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -152,8 +153,8 @@ class OnnxQueryModel:
         texts = list(texts)
         if not self._failed and self._session is None:
             try:
+                self.runtime = "onnx"  # or "onnx int8", set by _open
                 self._session = self._open()
-                self.runtime = "onnx"
             except Exception as exc:  # noqa: BLE001 - any failure means "use torch"
                 self._fall_back(f"cannot export or open it ({type(exc).__name__}: {exc})")
         if self._failed or not texts:
@@ -210,36 +211,69 @@ class OnnxQueryModel:
         return module, "clip-" + weights_hash(model, skip_prefix="visual."), axes
 
     def _open(self) -> Any:
-        import onnxruntime as ort
-        import torch
-
+        """The checked session: fp32 (equal to torch), or int8 where the settings ask."""
         if self.encoder.precision != "fp32":
             raise ValueError(f"weights are {self.encoder.precision}; ONNX export needs fp32")
         module, key, axes = self._module()
         path = Path(self.settings.onnx_cache).expanduser() / f"{key}.onnx"
-        feeds = self._feeds(PROBE)
+        int8 = self.space in self.settings.query_int8_spaces()
+        if int8 and int8_path(path).is_file():  # made from an fp32 file that passed its check
+            try:
+                return self._int8_session(int8_path(path))
+            except Exception as exc:  # noqa: BLE001 - rebuilt below from the fp32 export
+                log.warning("%s query encoder: cached int8 file refused (%s)", self.space, exc)
         if not path.is_file():
-            log.info("exporting the %s query encoder to %s", self.space, path)
-            args = tuple(torch.from_numpy(v) for v in feeds.values())
-            with _EXPORT_LOCK, replacing(path, durable=False) as tmp, torch.no_grad(), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches
-                torch.onnx.export(module, args, str(tmp), dynamo=False,
-                                  input_names=list(feeds), output_names=["embedding"],
-                                  dynamic_axes={**axes, "embedding": {0: "batch"}},
-                                  opset_version=17)
+            self._export(module, path, axes)
+        session = self._checked(path, lambda got, want: float(np.abs(got - want).max()),
+                                lambda gap: gap > TOLERANCE, "differs from torch by")
+        if not int8:
+            return session
+        try:
+            return self._int8_session(quantised(path))
+        except Exception as exc:  # noqa: BLE001 - the fp32 session is as good, only slower
+            log.warning("%s query encoder: int8 failed (%s: %s); using fp32 ONNX",
+                        self.space, type(exc).__name__, exc)
+            return session
+
+    def _export(self, module: Any, path: Path, axes: dict[str, dict[int, str]]) -> None:
+        import torch
+
+        log.info("exporting the %s query encoder to %s", self.space, path)
+        feeds = self._feeds(PROBE)
+        args = tuple(torch.from_numpy(v) for v in feeds.values())
+        with _EXPORT_LOCK, replacing(path, durable=False) as tmp, torch.no_grad(), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches
+            torch.onnx.export(module, args, str(tmp), dynamo=False,
+                              input_names=list(feeds), output_names=["embedding"],
+                              dynamic_axes={**axes, "embedding": {0: "batch"}},
+                              opset_version=17)
+
+    def _int8_session(self, path: Path) -> Any:
+        session = self._checked(path, worst_cosine, lambda cos: cos < MIN_COSINE,
+                                "has a cosine to torch of")
+        self.runtime = "onnx int8"
+        return session
+
+    def _checked(self, path: Path, compare: Callable[[np.ndarray, np.ndarray], float],
+                 bad: Callable[[float], bool], says: str) -> Any:
+        """A session on ``path`` whose vectors on ``CHECK`` agree with torch's; a file that
+        does not is deleted (a fixed version of the code exports it again) and raises."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # each query encoder has a core (see workers.py)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         try:
-            got = l2_normalise(session.run(None, self._feeds(CHECK))[0])
-            gap = float(np.abs(got - self._torch(CHECK)).max())
-            if gap > TOLERANCE:
-                raise ValueError(f"{path.name} differs from torch by {gap:.1e} (> {TOLERANCE})")
+            session = ort.InferenceSession(str(path), options,
+                                           providers=["CPUExecutionProvider"])
+            value = compare(l2_normalise(session.run(None, self._feeds(CHECK))[0]),
+                            self._torch(CHECK))
+            if bad(value):
+                raise ValueError(f"{path.name} {says} {value:.1e}")
         except Exception:
-            path.unlink(missing_ok=True)  # a bad export is not kept: a fixed version retries
+            path.unlink(missing_ok=True)
             raise
         return session
 
