@@ -171,7 +171,9 @@ def main() -> None:
     parser.add_argument("--runtimes", nargs="+", default=["auto"],
                         help="one server per XMODAL_QUERY_RUNTIME (torch, onnx, auto), all up "
                              "at once; the first is the ratios' base. RUNTIME@DIR runs the "
-                             "code checked out in DIR (e.g. torch@/path/to/main: today's path)")
+                             "code checked out in DIR (e.g. torch@/path/to/main: today's path); "
+                             "RUNTIME,NAME=VALUE adds a setting for that server alone "
+                             "(onnx,XMODAL_QUERY_INT8=text)")
     parser.add_argument("--precision", help="XMODAL_PRECISION for every server (fp32 stands "
                                             "in for an AVX2 CPU, where auto is fp32)")
     parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE",
@@ -193,8 +195,10 @@ def main() -> None:
         for rt in args.runtimes:
             port = free_port()
             t = time.perf_counter()
-            runtime, _, code = rt.partition("@")
-            env = {**common, "XMODAL_QUERY_RUNTIME": runtime}
+            spec, *own = rt.split(",")
+            runtime, _, code = spec.partition("@")
+            env = {**common, "XMODAL_QUERY_RUNTIME": runtime,
+                   **dict(item.split("=", 1) for item in own)}
             if code:
                 env["PYTHONPATH"] = str(Path(code).resolve())
             proc = start_server(data_dir, port, args.threads, env)

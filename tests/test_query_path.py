@@ -19,7 +19,7 @@ from indexer.cmd_search import one_query
 from retrieval.catalog.database import Catalog, ItemFilter
 from retrieval.config import Settings
 from retrieval.encoders import ClipEncoder, TextEncoder
-from retrieval.encoders.onnx import TOLERANCE, OnnxQueryModel, query_encode
+from retrieval.encoders.onnx import TOLERANCE, OnnxQueryModel, length_groups, query_encode
 from retrieval.encoders.onnx_int8 import MIN_COSINE
 from retrieval.search.keywords import keyword_clauses, keyword_hits, terms_matched
 from retrieval.search.workers import EncodeQueue
@@ -114,6 +114,15 @@ def test_concurrent_callers_each_get_their_own_querys_vector(
     for n, vec in enumerate(got):
         assert np.abs(vec - alone[n % len(TEXTS)]).max() <= TOLERANCE
         assert np.abs(vec - torch_alone[n % len(TEXTS)]).max() <= TOLERANCE
+
+
+def test_length_groups_cover_each_row_once_and_cut_padding() -> None:
+    lengths = np.array([12, 13, 60, 14, 11, 58, 12, 12])
+    groups = length_groups(lengths, overhead=16)
+    assert sorted(int(i) for g in groups for i in g) == list(range(len(lengths)))
+    padded = sum(len(g) * int(lengths[g].max()) for g in groups)
+    assert len(groups) == 2 and padded < len(lengths) * int(lengths.max()) / 2
+    assert len(length_groups(np.array([10] * 16))) == 1  # equal lengths: one call
 
 
 def test_int8_minilm_is_cached_checked_and_close_to_torch(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when what is exported changes, so old cache files are not reused
 TOLERANCE = 1e-4  # largest |onnx - torch| allowed on the probe, per unit-vector component
+# What one more ONNX Runtime call costs, in padded tokens (a row of one token each): ~10-25
+# measured on CPU for CLIP's text tower and MiniLM (``length_groups``).
+CALL_OVERHEAD_TOKENS = 16
 # torch.onnx.export keeps global state: the two query encoders' threads export one at a time
 _EXPORT_LOCK = threading.Lock()
 PROBE = ["a probe sentence to trace the export with", "x"]
@@ -188,8 +192,33 @@ class OnnxQueryModel:
         return {"tokens": tokens.numpy().astype(np.int64)}
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        out = self._session.run(None, self._feeds(texts))[0]
+        """One call per group of similar lengths (``length_groups``), rows back in order."""
+        feeds = self._feeds(texts)
+        lengths = self._lengths(feeds)
+        if lengths is None or len(texts) == 1:
+            return l2_normalise(self._session.run(None, feeds)[0])
+        out: np.ndarray | None = None
+        for rows in length_groups(lengths):
+            cut = int(lengths[rows].max())
+            part = self._session.run(None, {k: v[rows, :cut] for k, v in feeds.items()})[0]
+            if out is None:
+                out = np.empty((len(texts), part.shape[1]), dtype=part.dtype)
+            out[rows] = part
+        assert out is not None
         return l2_normalise(out)
+
+    def _lengths(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Each row's tokens that matter (None: every row needs all its columns)."""
+        model = self.encoder.model
+        if "attention_mask" in feeds:  # the tokenizer pads on the right (else: no cutting)
+            right = getattr(model.tokenizer, "padding_side", "right") == "right"
+            return feeds["attention_mask"].sum(axis=1) if right else None
+        if not trims_padding(model):
+            return None
+        tokens = feeds["tokens"]
+        if model.text_pool_type == "argmax":
+            return tokens.argmax(axis=1) + 1
+        return (tokens == getattr(model, "text_eos_id", None)).argmax(axis=1) + 1
 
     # -- export and cache -----------------------------------------------------------------
     def _module(self) -> tuple[Any, str, dict[str, dict[int, str]]]:
@@ -276,6 +305,34 @@ class OnnxQueryModel:
             path.unlink(missing_ok=True)
             raise
         return session
+
+
+def length_groups(lengths: np.ndarray, overhead: int = CALL_OVERHEAD_TOKENS
+                  ) -> list[np.ndarray]:
+    """A batch's rows split into calls of similar length, to cut the padding's work.
+
+    Queries waiting together are encoded in one batch (``retrieval/search/workers.py``), padded
+    to the longest. On a CPU a call costs about ``overhead`` + rows x longest tokens (the
+    matrix products are compute-bound), so a 30-token query padded 15 short ones to double
+    their work. The split minimising that cost, over rows sorted by length, is found exactly
+    (the batch is at most a few dozen rows).
+    """
+    order = np.argsort(lengths, kind="stable")
+    ranked = lengths[order]
+    n = len(ranked)
+    best = [0.0] + [math.inf] * n
+    start = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for first in range(end):
+            cost = best[first] + overhead + (end - first) * int(ranked[end - 1])
+            if cost < best[end]:
+                best[end], start[end] = cost, first
+    groups: list[np.ndarray] = []
+    end = n
+    while end > 0:
+        groups.append(order[start[end]:end])
+        end = start[end]
+    return groups[::-1]
 
 
 def query_encode(space: str, encoder: Any, settings: Settings
