@@ -385,14 +385,20 @@ class Catalog:
             count_args = [*min_match[0], min_match[1]]
             matched = "(SELECT n FROM counted WHERE r = parts_fts.rowid)"
             enough = "AND +parts_fts.rowid IN (SELECT r FROM counted)"
+        if filters is None or filters.empty:  # rank the FTS rows alone; join the page only
+            sql = (f"{counted}SELECT p.id, p.item_id, f.s, f.n FROM (SELECT parts_fts.rowid "
+                   f"AS id, bm25(parts_fts) AS s, {matched} AS n FROM parts_fts WHERE "
+                   f"parts_fts MATCH ? {enough} ORDER BY s, parts_fts.rowid LIMIT ?) f "
+                   "JOIN parts p ON p.id = f.id ORDER BY f.s, p.id")
+            params = [*count_args, fts, limit]
+        else:
+            sql = (f"{counted}SELECT p.id, p.item_id, bm25(parts_fts) AS s, {matched} "
+                   "FROM parts_fts JOIN parts p ON p.id = parts_fts.rowid "
+                   "JOIN items i ON i.id = p.item_id "
+                   f"WHERE parts_fts MATCH ? {enough} AND {cond} ORDER BY s, p.id LIMIT ?")
+            params = [*count_args, fts, *args, limit]
         try:
-            rows = self.conn.execute(
-                f"{counted}SELECT p.id, p.item_id, bm25(parts_fts) AS s, {matched} "
-                "FROM parts_fts JOIN parts p ON p.id = parts_fts.rowid "
-                "JOIN items i ON i.id = p.item_id "
-                f"WHERE parts_fts MATCH ? {enough} AND {cond} ORDER BY s, p.id LIMIT ?",
-                [*count_args, fts, *args, limit],
-            ).fetchall()
+            rows = self.conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise ValueError(f"bad keyword query {fts!r}: {exc}") from exc
         return [KeywordHit(part_id=r[0], item_id=r[1], score=-float(r[2]), matched=r[3])
