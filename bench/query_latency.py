@@ -226,7 +226,8 @@ def main() -> None:
                              "then fp32 encoders, then CLIP padded to 77 tokens")
     parser.add_argument("--runtimes", nargs="+",
                         help="compare these query runtimes interleaved in one run: torch, "
-                             "onnx, auto (XMODAL_QUERY_RUNTIME), torch:bf16 for torch in "
+                             "onnx, auto (XMODAL_QUERY_RUNTIME), onnx/none or onnx/text for "
+                             "the int8 encoders (XMODAL_QUERY_INT8), torch:bf16 for torch in "
                              "bfloat16; the first is the ratios' base")
     args = parser.parse_args()
     data_dir = Path(str(args.data).format(parts=args.parts))
