@@ -229,7 +229,7 @@ def search(
         limit=limit,
         offset=offset,
     )
-    with open_engine(one_query(settings)) as engine:
+    with open_engine(settings) as engine:
         response = engine.search(q)
     if as_json:
         print_json(response)
@@ -243,19 +243,6 @@ def search(
     console.print(_table(response, offset))
     counts = ", ".join(f"{n} {t}" for t, n in sorted(response.counts.items()))
     console.print(f"[dim]{counts} matched in {response.seconds * 1000:.0f} ms[/dim]")
-
-
-def one_query(settings: Settings) -> Settings:
-    """Settings for a process that answers a single query: ``auto`` keeps torch for it.
-
-    Opening the ONNX query models (hash of the weights, session, check against torch) costs
-    a new process seconds, far more than ONNX Runtime saves on one query (tens of ms); a
-    server or ``eval`` pays it once and gains on every query after
-    (docs/performance.md, section 9).
-    """
-    if settings.query_runtime != "auto":
-        return settings
-    return settings.model_copy(update={"query_runtime": "torch"})
 
 
 def open_engine(settings: Settings) -> Engine:

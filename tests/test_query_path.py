@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from indexer.cmd_search import one_query
 from retrieval.catalog.database import Catalog, ItemFilter
 from retrieval.config import Settings
 from retrieval.encoders import ClipEncoder, TextEncoder
@@ -179,9 +178,3 @@ def test_query_int8_names_spaces_and_refuses_others() -> None:
     assert Settings(query_int8="none").query_int8_spaces() == frozenset()
     with pytest.raises(ValidationError):
         Settings(query_int8="minilm")
-
-
-def test_a_one_shot_search_keeps_torch_unless_onnx_is_asked_for() -> None:
-    """Opening ONNX models costs a new process seconds: more than one query gains."""
-    assert one_query(Settings(query_runtime="auto")).query_runtime == "torch"
-    assert one_query(Settings(query_runtime="onnx")).query_runtime == "onnx"
