@@ -42,6 +42,19 @@ from bench import corpus, dataset
 from bench.machine import describe
 
 
+def settings_of(spec: str) -> dict[str, str]:
+    """``A=1,B=x,y`` as {A: 1, B: "x,y"}: a piece without ``=`` continues the value before."""
+    out: dict[str, str] = {}
+    name = ""
+    for piece in filter(None, spec.split(",")):
+        if "=" in piece:
+            name, _, value = piece.partition("=")
+            out[name] = value
+        elif name:
+            out[name] += "," + piece
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,10 +208,9 @@ def main() -> None:
         for rt in args.runtimes:
             port = free_port()
             t = time.perf_counter()
-            spec, *own = rt.split(",")
+            spec, _, own = rt.partition(",")
             runtime, _, code = spec.partition("@")
-            env = {**common, "XMODAL_QUERY_RUNTIME": runtime,
-                   **dict(item.split("=", 1) for item in own)}
+            env = {**common, "XMODAL_QUERY_RUNTIME": runtime, **settings_of(own)}
             if code:
                 env["PYTHONPATH"] = str(Path(code).resolve())
             proc = start_server(data_dir, port, args.threads, env)

@@ -36,7 +36,8 @@ TOLERANCE = 1e-4  # largest |onnx - torch| allowed on the probe, per unit-vector
 # What one more ONNX Runtime call costs, in padded tokens (a row of one token each): ~10-25
 # measured on CPU for CLIP's text tower and MiniLM (``length_groups``).
 CALL_OVERHEAD_TOKENS = 16
-# torch.onnx.export keeps global state: the two query encoders' threads export one at a time
+# torch.onnx.export keeps global state: the two query encoders' threads export (and quantise)
+# one at a time
 _EXPORT_LOCK = threading.Lock()
 PROBE = ["a probe sentence to trace the export with", "x"]
 # checked on another batch size and length than traced, so a shape baked into the graph shows
@@ -258,7 +259,9 @@ class OnnxQueryModel:
         if not int8:
             return session
         try:
-            return self._int8_session(quantised(path))
+            with _EXPORT_LOCK:  # one quantisation at a time (and its log filter)
+                small = quantised(path)
+            return self._int8_session(small)
         except Exception as exc:  # noqa: BLE001 - the fp32 session is as good, only slower
             log.warning("%s query encoder: int8 failed (%s: %s); using fp32 ONNX",
                         self.space, type(exc).__name__, exc)
