@@ -32,13 +32,14 @@ def print_report(title: str, report: EvalReport, comparison: Comparison) -> None
     spaces = [s for s in SPACE_ORDER if any(s in r.mrr for r in comparison.rows.values())]
     if len(spaces) > 1:
         versus = Table(title="MRR@10: fused vs each space alone")
-        for col in ("kind", "queries", "fused", *spaces, "best", "vs best"):
+        for col in ("kind", "queries", "fused", *spaces, "best", "vs best", "90% CI"):
             versus.add_column(col, justify="left" if col == "kind" else "right")
         for kind, row in comparison.rows.items():
             versus.add_row(
                 kind, str(row.queries), f"{row.mrr['fused']:.3f}",
                 *(f"{row.mrr[s]:.3f}" if s in row.mrr else "-" for s in spaces),
                 row.best_space or "-", f"{row.mrr['fused'] - row.best:+.3f}",
+                "{:+.2f}..{:+.2f}".format(*row.vs_best_interval),
             )
         console.print(versus)
     if comparison.none_queries:
@@ -57,7 +58,8 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
     return {
         "kinds": {
             kind: {"queries": row.queries, "mrr@10": row.mrr, "recall@10": row.recall10,
-                   "best_space": row.best_space}
+                   "best_space": row.best_space,
+                   "vs_best_interval": list(row.vs_best_interval)}
             for kind, row in comparison.rows.items()
         },
         "none": {"queries": comparison.none_queries, "shown_good": comparison.none_shown_good,

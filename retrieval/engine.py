@@ -252,17 +252,24 @@ class Engine:
     # -- more like this -------------------------------------------------------------------
     def similar(self, item_id: int, limit: int = 20, offset: int = 0,
                 at: float | None = None) -> SearchResponse:
-        """Items nearest to this one in each vector space, fused; the item itself left out.
-
-        The query is the item's own stored vectors: an image's CLIP image vector; for text and
-        speech, the normalised mean of their parts' vectors in each space. ``at`` (seconds,
-        videos): the moment's keyframe and the words shown or said then, not the whole video.
-        """
+        """Items nearest to this one in each vector space, fused like a search (``auto``, the
+        item's own modality leading); the item itself left out. bench/quality/similar.py."""
         t0 = time.perf_counter()
+        lists, picture = self.similar_candidates(item_id, offset + limit, at)
+        fused = fuse(lists, method="auto", image_query=picture)
+        return self._respond(fused, offset, limit, QueryEcho(), None, t0)
+
+    def similar_candidates(self, item_id: int, wanted: int = 20,
+                           at: float | None = None) -> tuple[dict[str, list[Hit]], bool]:
+        """Each vector space's nearest parts to this item, unfused, and whether it is a picture.
+
+        The query is the item's stored vectors (an image's; the normalised mean of a text's or a
+        recording's parts). ``at`` (seconds, videos): the moment's keyframe and words only.
+        """
         item = self.catalog.item(item_id)
         if item is None:
             raise ItemNotFound(item_id)
-        depth = CANDIDATES * math.ceil((offset + limit) / CANDIDATES)
+        depth = CANDIDATES * math.ceil(wanted / CANDIDATES)
         lists: dict[str, list[Hit]] = {}
         for space in VECTOR_SPACES:
             vec = (moment_vector(self.catalog, item_id, at, space)
@@ -272,8 +279,7 @@ class Engine:
                 continue
             hits = self._vector_hits(space, vec, depth + 1, None)
             lists[space] = [h for h in hits if h.item_id != item_id]
-        fused = fuse(lists)
-        return self._respond(fused, offset, limit, QueryEcho(), None, t0)
+        return lists, item.type in ("image", "video")
 
     # -- items ----------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:

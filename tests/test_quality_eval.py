@@ -96,6 +96,20 @@ def test_compare_scores_fused_against_each_space_per_kind() -> None:
     assert result.none_queries == 1 and result.none_shown_good == 0
 
 
+def test_the_difference_to_the_best_space_comes_with_an_error_bar() -> None:
+    text = [(i, 0.9 - i * 0.01) for i in range(1, 60)]
+    # 20 code queries: keywords put the answer first in 18; in two they hold only a wrong
+    # item, which fused puts above the text space's second place, the answer
+    runs = [_run("code", {8}, text, [(8, 12.0)]) for _ in range(18)]
+    runs += [_run("code", {2}, text, [(9, 12.0)]) for _ in range(2)]
+    row = compare(runs).rows["code"]
+    low, high = row.vs_best_interval
+    gap = row.mrr["fused"] - row.best
+    assert low <= gap <= high and low < high  # two queries decide it: not a point
+    same = compare([_run("paraphrase", {1}, text, [])] * 10).rows["paraphrase"]
+    assert same.vs_best_interval == (0.0, 0.0)  # fused is the text space here, query by query
+
+
 def test_collection_prompt_lists_frequent_rare_words(tmp_path: Path) -> None:
     from retrieval.catalog.database import Catalog
     from retrieval.search.vocabulary import MIN_PARTS, PromptCache, collection_prompt, rarity

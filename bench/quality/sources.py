@@ -60,7 +60,7 @@ def debian_packages(status: Path = DPKG_STATUS) -> list[Record]:
         if len(summary.split()) < 3 or len(body.split()) < MIN_BODY_WORDS or body in seen_bodies:
             continue
         seen_bodies.add(body)
-        out.append(Record("deb", name, summary, body, _family(name)))
+        out.append(Record("deb", name, summary, body, family_of(name)))
     return sorted(out, key=lambda r: r.name)
 
 
@@ -77,7 +77,7 @@ def _paragraphs(lines: list[str]) -> str:
     return "\n\n".join(paras)
 
 
-def _family(package: str) -> str:
+def family_of(package: str) -> str:
     """``libssl3``/``libssl-dev`` -> ``libssl``: what near-duplicate relatives share."""
     stem = re.split(r"[-.+]", package, maxsplit=1)[0]
     return re.sub(r"\d+$", "", stem) or package
