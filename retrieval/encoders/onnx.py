@@ -219,7 +219,8 @@ class OnnxQueryModel:
         tokens = feeds["tokens"]
         if model.text_pool_type == "argmax":
             return tokens.argmax(axis=1) + 1
-        return (tokens == getattr(model, "text_eos_id", None)).argmax(axis=1) + 1
+        eos = getattr(model, "text_eos_id", None)
+        return None if eos is None else (tokens == eos).argmax(axis=1) + 1
 
     # -- export and cache -----------------------------------------------------------------
     def _module(self) -> tuple[Any, str, dict[str, dict[int, str]]]:
