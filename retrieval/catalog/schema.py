@@ -125,7 +125,6 @@ class KeywordHit:
     matched: int | None = None  # how many of ``min_match``'s queries the part matches
 
 
-
 # The date an item is filed under: when a photo was taken (EXIF), else when it was modified.
 ITEM_DATE = ("COALESCE((SELECT m.taken_at FROM item_meta m WHERE m.item_id = {a}.id), "
              "{a}.mtime)")
