@@ -37,4 +37,24 @@ def describe() -> str:
         isa += " + bfloat16"
     precision = resolve_precision("auto", "cpu")
     return (f"{name}, {os.cpu_count()} cores, {isa}; encoders in {precision}, "
-            f"load average {os.getloadavg()[0]:.1f}")
+            f"load average {os.getloadavg()[0]:.1f}{forced_kernels()}")
+
+
+def forced_kernels() -> str:
+    """The vector extensions torch and FAISS were told to stop at, when a run says so.
+
+    An AVX-512 machine stands in for an AVX2 one with ``ATEN_CPU_CAPABILITY=avx2`` (torch's
+    own kernels), ``MKL_ENABLE_INSTRUCTIONS=AVX2`` (its matrix products) and
+    ``FAISS_SIMD_LEVEL=AVX2`` (faiss-cpu's dynamic-dispatch build; ``FAISS_OPT_LEVEL`` only
+    picks between separately built modules, which this build does not ship). ONNX Runtime's
+    MLAS reads the CPU itself and has no such switch: its kernels stay the machine's.
+    """
+    asked = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+                                        "FAISS_SIMD_LEVEL") if k in os.environ}
+    if not asked:
+        return ""
+    import faiss
+    import torch
+
+    return (f"; kernels forced: torch {torch.backends.cpu.get_cpu_capability()}, "
+            f"FAISS {faiss.SIMDConfig.get_level_name()}, ONNX Runtime unforced (its own pick)")

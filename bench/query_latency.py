@@ -35,6 +35,7 @@ from bench.machine import describe
 from bench.vector_index import timed_section
 
 PARALLEL = " (encoder thread)"
+ONNX_NAMES = {"text": "MiniLM (ONNX Runtime)", "clip": "CLIP text (ONNX Runtime)"}
 
 
 class StageTimer:
@@ -49,7 +50,10 @@ class StageTimer:
         self._local = threading.local()
         self._lock = threading.Lock()
 
-    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, stage: str | Callable[..., str], fn: Callable[..., Any]
+             ) -> Callable[..., Any]:
+        """``fn`` timed as ``stage`` (or as ``stage(*args)``, a name from its arguments)."""
+
         @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
             stack = self._local.__dict__.setdefault("stack", [])
@@ -60,8 +64,9 @@ class StageTimer:
             finally:
                 spent = time.perf_counter() - t
                 children = stack.pop()[0]
-                name = stage if threading.current_thread() is threading.main_thread() \
-                    else stage + PARALLEL
+                name = stage if isinstance(stage, str) else stage(*args)
+                if threading.current_thread() is not threading.main_thread():
+                    name += PARALLEL
                 with self._lock:
                     self.totals[name] += spent - children
                 if stack:
@@ -69,7 +74,7 @@ class StageTimer:
 
         return timed
 
-    def patch(self, owner: object, name: str, stage: str) -> None:
+    def patch(self, owner: object, name: str, stage: str | Callable[..., str]) -> None:
         """Replace ``owner.name`` by its timed version (an object, a class or a module)."""
         setattr(owner, name, self.wrap(stage, getattr(owner, name)))
 
@@ -105,21 +110,29 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
     The engine's internals move; a target that is not there is skipped and reported.
     """
     import retrieval.engine as engine_mod
+    import retrieval.search.page as page_mod
+    import retrieval.search.vector_hits as hits_mod
     import retrieval.store.faiss_index as vectors_mod
     from retrieval.encoders.onnx import OnnxQueryModel
 
     enc = engine.encoders
     targets = [
-        (enc.text, "encode", "encode: MiniLM"),
-        (enc.clip, "encode_texts", "encode: CLIP text"),
-        (OnnxQueryModel, "_run", "encode: ONNX Runtime, MiniLM and CLIP text"),
+        (enc.text, "encode", "encode: MiniLM (torch)"),
+        (enc.clip, "encode_texts", "encode: CLIP text (torch)"),
+        (OnnxQueryModel, "_feeds", lambda m, *_: f"encode: {ONNX_NAMES[m.space]}, tokenize"),
+        (OnnxQueryModel, "_run", lambda m, *_: f"encode: {ONNX_NAMES[m.space]}, model"),
+        (engine_mod, "parse_query", "query syntax, filters"),
+        (engine, "_space_ok", "catalog: space models"),
+        (engine, "_has_vectors", "vector index: reload check"),
         (vectors_mod.VectorIndex, "search", "FAISS search"),
-        (engine_mod, "part_items", "catalog: part → item"),
-        (engine.catalog, "parts_for", "catalog: page's parts"),
-        (engine_mod, "item_paths", "catalog: paths"),
+        (hits_mod, "part_items", "catalog: part → item"),
         (engine_mod, "keyword_hits", "keywords: FTS5"),
         (engine_mod, "fuse", "fusion"),
-        (engine, "_respond", "response"),
+        (engine.duplicates, "group_of", "near-duplicate groups"),
+        (page_mod, "item_paths", "catalog: paths"),
+        (engine.catalog, "parts_for", "catalog: page's parts"),
+        (page_mod, "display_meta", "catalog: page's metadata"),
+        (engine_mod, "dress_page", "response (rest of dressing)"),
     ]
     engine.queries.close()  # encoder threads made from now on use the wrappers
     missing = []
@@ -127,7 +140,7 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
         if hasattr(owner, name):
             timer.patch(owner, name, stage)
         else:
-            missing.append(f"{type(owner).__name__}.{name}")
+            missing.append(f"{getattr(owner, '__name__', type(owner).__name__)}.{name}")
     return missing
 
 
@@ -206,12 +219,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per encoder call")
     parser.add_argument("--data", type=Path, default=corpus.CACHE / "data-{parts}")
+    parser.add_argument("--precision", default="auto",
+                        help="encoder weights (XMODAL_PRECISION): fp32 stands in for an AVX2 CPU")
     parser.add_argument("--baselines", action="store_true",
                         help="also time the old engine step by step: encoders in turn, "
                              "then fp32 encoders, then CLIP padded to 77 tokens")
     parser.add_argument("--runtimes", nargs="+",
                         help="compare these query runtimes interleaved in one run: torch, "
-                             "onnx, auto (XMODAL_QUERY_RUNTIME), torch:bf16 for torch in "
+                             "onnx, auto (XMODAL_QUERY_RUNTIME), onnx/none or onnx/text for "
+                             "the int8 encoders (XMODAL_QUERY_INT8), torch:bf16 for torch in "
                              "bfloat16; the first is the ratios' base")
     args = parser.parse_args()
     data_dir = Path(str(args.data).format(parts=args.parts))
@@ -220,7 +236,7 @@ def main() -> None:
     print(f"data dir {data_dir}: {built}")
     # ONNX exports fp32 weights: compare runtimes at the same precision
     engine, _settings = make_engine(data_dir, args.threads,
-                                    precision="fp32" if args.runtimes else "auto")
+                                    precision="fp32" if args.runtimes else args.precision)
     import retrieval.encoders.clip as clip_mod
     from retrieval.results import Query
 

@@ -21,7 +21,8 @@ from bench.vector_index import timed_section
 def compare(engine: Any, queries: list[str], runtimes: list[str]) -> dict[str, dict[str, Any]]:
     """runtime -> {"total": ms per query, "text": ms, "clip": ms, "kind": what ran}.
 
-    A runtime is ``torch``, ``onnx`` or ``auto``, optionally with a precision other than the
+    A runtime is ``torch``, ``onnx`` or ``auto``, optionally with the query encoders in int8
+    (``onnx/text``, ``onnx/none``: ``XMODAL_QUERY_INT8``) or a precision other than the
     engine's for its own copy of the models: ``torch:bf16``.
     """
     from retrieval.encoders.onnx import query_encode
@@ -33,7 +34,9 @@ def compare(engine: Any, queries: list[str], runtimes: list[str]) -> dict[str, d
     per: dict[str, dict[str, Any]] = {}
     for rt in runtimes:
         runtime, _, precision = rt.partition(":")
-        settings = engine.settings.model_copy(update={"query_runtime": runtime})
+        runtime, _, int8 = runtime.partition("/")
+        settings = engine.settings.model_copy(update={
+            "query_runtime": runtime, "query_int8": int8 or engine.settings.query_int8})
         encoders = engine.encoders if not precision else with_precision(engine, precision)
         models = {space: query_encode(space, m, settings)
                   for space, m in (("text", encoders.text), ("clip", encoders.clip))

@@ -39,7 +39,7 @@ def fp32_models(offline_settings: Settings, text_encoder: TextEncoder, tiny_clip
                 ) -> tuple[Settings, TextEncoder, ClipEncoder]:
     """The session's models in fp32 (reloaded only on a CPU where auto picked bfloat16)."""
     settings = offline_settings.model_copy(update={
-        "precision": "fp32", "query_runtime": "onnx",
+        "precision": "fp32", "query_runtime": "onnx", "query_int8": "none",
         "onnx_cache": tmp_path_factory.mktemp("onnx-cache")})
     text, clip = text_encoder, tiny_clip
     if text.precision != "fp32":

@@ -368,28 +368,41 @@ class Catalog:
         query returns nothing; a malformed one raises ValueError. ``min_match=(queries, n)``
         keeps only parts that match at least ``n`` of those FTS5 queries: the candidates are
         counted from the posting lists first, so BM25 is computed for them alone rather than
-        for every part sharing one common word with the query.
+        for every part sharing one common word with the query, and each hit carries its count
+        (``matched``), which fusion's term coverage needs and would otherwise query again.
         """
         if not fts.strip():
             return []
         cond, args = (filters or ItemFilter()).sql("i")
-        enough, enough_args = "", []
+        counted, count_args, matched, enough = "", [], "NULL", ""
         if min_match is not None:
+            # Counted once, materialised: the same rows both restrict the search and say how
+            # many terms each part holds (read through an automatic index on ``r``).
             each = " UNION ALL ".join(["SELECT rowid FROM parts_fts WHERE parts_fts MATCH ?"]
                                       * len(min_match[0]))
-            enough = (f"AND +parts_fts.rowid IN (SELECT rowid FROM ({each}) GROUP BY rowid "
-                      "HAVING COUNT(*) >= ?)")
-            enough_args = [*min_match[0], min_match[1]]
+            counted = (f"WITH counted AS MATERIALIZED (SELECT rowid AS r, COUNT(*) AS n FROM "
+                       f"({each}) GROUP BY rowid HAVING COUNT(*) >= ?) ")
+            count_args = [*min_match[0], min_match[1]]
+            matched = "(SELECT n FROM counted WHERE r = parts_fts.rowid)"
+            enough = "AND +parts_fts.rowid IN (SELECT r FROM counted)"
+        if filters is None or filters.empty:  # rank the FTS rows alone; join the page only
+            sql = (f"{counted}SELECT p.id, p.item_id, f.s, f.n FROM (SELECT parts_fts.rowid "
+                   f"AS id, bm25(parts_fts) AS s, {matched} AS n FROM parts_fts WHERE "
+                   f"parts_fts MATCH ? {enough} ORDER BY s, parts_fts.rowid LIMIT ?) f "
+                   "JOIN parts p ON p.id = f.id ORDER BY f.s, p.id")
+            params = [*count_args, fts, limit]
+        else:
+            sql = (f"{counted}SELECT p.id, p.item_id, bm25(parts_fts) AS s, {matched} "
+                   "FROM parts_fts JOIN parts p ON p.id = parts_fts.rowid "
+                   "JOIN items i ON i.id = p.item_id "
+                   f"WHERE parts_fts MATCH ? {enough} AND {cond} ORDER BY s, p.id LIMIT ?")
+            params = [*count_args, fts, *args, limit]
         try:
-            rows = self.conn.execute(
-                "SELECT p.id, p.item_id, bm25(parts_fts) AS s FROM parts_fts "
-                "JOIN parts p ON p.id = parts_fts.rowid JOIN items i ON i.id = p.item_id "
-                f"WHERE parts_fts MATCH ? {enough} AND {cond} ORDER BY s, p.id LIMIT ?",
-                [fts, *enough_args, *args, limit],
-            ).fetchall()
+            rows = self.conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise ValueError(f"bad keyword query {fts!r}: {exc}") from exc
-        return [KeywordHit(part_id=r[0], item_id=r[1], score=-float(r[2])) for r in rows]
+        return [KeywordHit(part_id=r[0], item_id=r[1], score=-float(r[2]), matched=r[3])
+                for r in rows]
 
     def load_vectors(self, space: str) -> tuple[np.ndarray, np.ndarray, int]:
         """All of a space's vectors as (ids int64, float32 matrix, generation), one snapshot."""

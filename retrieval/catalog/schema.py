@@ -122,6 +122,7 @@ class KeywordHit:
     part_id: int
     item_id: int
     score: float  # -bm25: higher is better
+    matched: int | None = None  # how many of ``min_match``'s queries the part matches
 
 
 # The date an item is filed under: when a photo was taken (EXIF), else when it was modified.

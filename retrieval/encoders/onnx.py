@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,13 +26,18 @@ from retrieval.atomic import replacing
 from retrieval.config import Settings
 from retrieval.encoders.base import l2_normalise
 from retrieval.encoders.clip import ClipEncoder, text_length, trims_padding
+from retrieval.encoders.onnx_int8 import MIN_COSINE, int8_path, quantised, worst_cosine
 from retrieval.encoders.text import TextEncoder
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when what is exported changes, so old cache files are not reused
 TOLERANCE = 1e-4  # largest |onnx - torch| allowed on the probe, per unit-vector component
-# torch.onnx.export keeps global state: the two query encoders' threads export one at a time
+# What one more ONNX Runtime call costs, in padded tokens (a row of one token each): ~10-25
+# measured on CPU for CLIP's text tower and MiniLM (``length_groups``).
+CALL_OVERHEAD_TOKENS = 16
+# torch.onnx.export keeps global state: the two query encoders' threads export (and quantise)
+# one at a time
 _EXPORT_LOCK = threading.Lock()
 PROBE = ["a probe sentence to trace the export with", "x"]
 # checked on another batch size and length than traced, so a shape baked into the graph shows
@@ -152,8 +158,8 @@ class OnnxQueryModel:
         texts = list(texts)
         if not self._failed and self._session is None:
             try:
+                self.runtime = "onnx"  # or "onnx int8", set by _open
                 self._session = self._open()
-                self.runtime = "onnx"
             except Exception as exc:  # noqa: BLE001 - any failure means "use torch"
                 self._fall_back(f"cannot export or open it ({type(exc).__name__}: {exc})")
         if self._failed or not texts:
@@ -187,8 +193,34 @@ class OnnxQueryModel:
         return {"tokens": tokens.numpy().astype(np.int64)}
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        out = self._session.run(None, self._feeds(texts))[0]
+        """One call per group of similar lengths (``length_groups``), rows back in order."""
+        feeds = self._feeds(texts)
+        lengths = self._lengths(feeds)
+        if lengths is None or len(texts) == 1:
+            return l2_normalise(self._session.run(None, feeds)[0])
+        out: np.ndarray | None = None
+        for rows in length_groups(lengths):
+            cut = int(lengths[rows].max())
+            part = self._session.run(None, {k: v[rows, :cut] for k, v in feeds.items()})[0]
+            if out is None:
+                out = np.empty((len(texts), part.shape[1]), dtype=part.dtype)
+            out[rows] = part
+        assert out is not None
         return l2_normalise(out)
+
+    def _lengths(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Each row's tokens that matter (None: every row needs all its columns)."""
+        model = self.encoder.model
+        if "attention_mask" in feeds:  # the tokenizer pads on the right (else: no cutting)
+            right = getattr(model.tokenizer, "padding_side", "right") == "right"
+            return feeds["attention_mask"].sum(axis=1) if right else None
+        if not trims_padding(model):
+            return None
+        tokens = feeds["tokens"]
+        if model.text_pool_type == "argmax":
+            return tokens.argmax(axis=1) + 1
+        eos = getattr(model, "text_eos_id", None)
+        return None if eos is None else (tokens == eos).argmax(axis=1) + 1
 
     # -- export and cache -----------------------------------------------------------------
     def _module(self) -> tuple[Any, str, dict[str, dict[int, str]]]:
@@ -210,38 +242,101 @@ class OnnxQueryModel:
         return module, "clip-" + weights_hash(model, skip_prefix="visual."), axes
 
     def _open(self) -> Any:
-        import onnxruntime as ort
-        import torch
-
+        """The checked session: fp32 (equal to torch), or int8 where the settings ask."""
         if self.encoder.precision != "fp32":
             raise ValueError(f"weights are {self.encoder.precision}; ONNX export needs fp32")
         module, key, axes = self._module()
         path = Path(self.settings.onnx_cache).expanduser() / f"{key}.onnx"
-        feeds = self._feeds(PROBE)
+        int8 = self.space in self.settings.query_int8_spaces()
+        if int8 and int8_path(path).is_file():  # made from an fp32 file that passed its check
+            try:
+                return self._int8_session(int8_path(path))
+            except Exception as exc:  # noqa: BLE001 - rebuilt below from the fp32 export
+                log.warning("%s query encoder: cached int8 file refused (%s)", self.space, exc)
         if not path.is_file():
-            log.info("exporting the %s query encoder to %s", self.space, path)
-            args = tuple(torch.from_numpy(v) for v in feeds.values())
-            with _EXPORT_LOCK, replacing(path, durable=False) as tmp, torch.no_grad(), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches
-                torch.onnx.export(module, args, str(tmp), dynamo=False,
-                                  input_names=list(feeds), output_names=["embedding"],
-                                  dynamic_axes={**axes, "embedding": {0: "batch"}},
-                                  opset_version=17)
+            self._export(module, path, axes)
+        session = self._checked(path, lambda got, want: float(np.abs(got - want).max()),
+                                lambda gap: gap > TOLERANCE, "differs from torch by")
+        if not int8:
+            return session
+        try:
+            with _EXPORT_LOCK:  # one quantisation at a time (and its log filter)
+                small = quantised(path)
+            return self._int8_session(small)
+        except Exception as exc:  # noqa: BLE001 - the fp32 session is as good, only slower
+            log.warning("%s query encoder: int8 failed (%s: %s); using fp32 ONNX",
+                        self.space, type(exc).__name__, exc)
+            return session
+
+    def _export(self, module: Any, path: Path, axes: dict[str, dict[int, str]]) -> None:
+        import torch
+
+        log.info("exporting the %s query encoder to %s", self.space, path)
+        feeds = self._feeds(PROBE)
+        args = tuple(torch.from_numpy(v) for v in feeds.values())
+        with _EXPORT_LOCK, replacing(path, durable=False) as tmp, torch.no_grad(), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches
+            torch.onnx.export(module, args, str(tmp), dynamo=False,
+                              input_names=list(feeds), output_names=["embedding"],
+                              dynamic_axes={**axes, "embedding": {0: "batch"}},
+                              opset_version=17)
+
+    def _int8_session(self, path: Path) -> Any:
+        session = self._checked(path, worst_cosine, lambda cos: cos < MIN_COSINE,
+                                "has a cosine to torch of")
+        self.runtime = "onnx int8"
+        return session
+
+    def _checked(self, path: Path, compare: Callable[[np.ndarray, np.ndarray], float],
+                 bad: Callable[[float], bool], says: str) -> Any:
+        """A session on ``path`` whose vectors on ``CHECK`` agree with torch's; a file that
+        does not is deleted (a fixed version of the code exports it again) and raises."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # each query encoder has a core (see workers.py)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         try:
-            got = l2_normalise(session.run(None, self._feeds(CHECK))[0])
-            gap = float(np.abs(got - self._torch(CHECK)).max())
-            if gap > TOLERANCE:
-                raise ValueError(f"{path.name} differs from torch by {gap:.1e} (> {TOLERANCE})")
+            session = ort.InferenceSession(str(path), options,
+                                           providers=["CPUExecutionProvider"])
+            value = compare(l2_normalise(session.run(None, self._feeds(CHECK))[0]),
+                            self._torch(CHECK))
+            if bad(value):
+                raise ValueError(f"{path.name} {says} {value:.1e}")
         except Exception:
-            path.unlink(missing_ok=True)  # a bad export is not kept: a fixed version retries
+            path.unlink(missing_ok=True)
             raise
         return session
+
+
+def length_groups(lengths: np.ndarray, overhead: int = CALL_OVERHEAD_TOKENS
+                  ) -> list[np.ndarray]:
+    """A batch's rows split into calls of similar length, to cut the padding's work.
+
+    Queries waiting together are encoded in one batch (``retrieval/search/workers.py``), padded
+    to the longest. On a CPU a call costs about ``overhead`` + rows x longest tokens (the
+    matrix products are compute-bound), so a 30-token query padded 15 short ones to double
+    their work. The split minimising that cost, over rows sorted by length, is found exactly
+    (the batch is at most a few dozen rows).
+    """
+    order = np.argsort(lengths, kind="stable")
+    ranked = lengths[order]
+    n = len(ranked)
+    best = [0.0] + [math.inf] * n
+    start = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for first in range(end):
+            cost = best[first] + overhead + (end - first) * int(ranked[end - 1])
+            if cost < best[end]:
+                best[end], start[end] = cost, first
+    groups: list[np.ndarray] = []
+    end = n
+    while end > 0:
+        groups.append(order[start[end]:end])
+        end = start[end]
+    return groups[::-1]
 
 
 def query_encode(space: str, encoder: Any, settings: Settings

@@ -138,7 +138,9 @@ def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter,
         log.warning("keyword search skipped: %s", exc)
         return []
     depth = min(COVERAGE_DEPTH, SQL_VARIABLES // len(each) - 1)  # a very long query: fewer
-    matched = terms_matched(catalog, each, [h.part_id for h in found[:depth]])
+    top = found[:depth]
+    matched = ({h.part_id: h.matched or need for h in top} if need > 1  # counted by the search
+               else terms_matched(catalog, each, [h.part_id for h in top]))
     return [Hit(item_id=h.item_id, part_id=h.part_id, score=h.score,
                 coverage=matched.get(h.part_id, need) / len(each)) for h in found]
 
