@@ -97,6 +97,8 @@ def test_draft_decode_keeps_size_and_clip_neighbour(tmp_path: Path, tiny_clip) -
     small, size = load_image_at_least(turned, 448)
     assert size == (1800, 2400) and small.size == (450, 600)
     assert load_image(turned).size == (1800, 2400)
+    twelve = jpeg(pattern_image(8, (4000, 3000)), tmp_path / "12mp.jpg")
+    assert load_image_at_least(twelve, 2000)[0].size == (2000, 1500)  # what OCR reads at most
     mpo = tmp_path / "phone.mpo"  # what many phones write: a JPEG with a second picture
     pattern_image(1, (2400, 1800)).save(mpo, "MPO", save_all=True,
                                         append_images=[pattern_image(2, (2400, 1800))])

@@ -183,7 +183,7 @@ def load_image_at_least(src: Path | bytes, min_side: int | None,
             )
         try:
             im.seek(0)
-            if min_side and im.format in ("JPEG", "MPO") and max(w, h) > 2 * min_side:
+            if min_side and im.format in ("JPEG", "MPO") and max(w, h) >= 2 * min_side:
                 scale = min_side / max(w, h)
                 im.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
             im.load()
