@@ -102,6 +102,26 @@ def tiny_clip(offline_settings: Settings):
     return enc
 
 
+@pytest.fixture(scope="module")
+def fp32_models(offline_settings: Settings, text_encoder, tiny_clip,
+                tmp_path_factory: pytest.TempPathFactory):
+    """The session's models in fp32 (reloaded only on a CPU where auto picked bfloat16), with
+    ONNX query encoders in fp32 and a fresh ONNX cache per test module."""
+    from retrieval.encoders import ClipEncoder, TextEncoder
+
+    settings = offline_settings.model_copy(update={
+        "precision": "fp32", "query_runtime": "onnx", "query_int8": "none",
+        "onnx_cache": tmp_path_factory.mktemp("onnx-cache")})
+    text, clip = text_encoder, tiny_clip
+    if text.precision != "fp32":
+        text = TextEncoder(settings)
+        text.load()
+    if clip.precision != "fp32":
+        clip = ClipEncoder(settings)
+        clip.load()
+    return settings, text, clip
+
+
 @pytest.fixture(scope="session")
 def ocr_reader(offline_settings: Settings):
     """RapidOCR with the PP-OCRv4 ONNX models its wheel ships."""

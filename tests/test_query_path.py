@@ -66,30 +66,12 @@ def test_keyword_coverage_from_the_search_equals_counting_each_term(
         assert all("cafe" not in (shown[h.part_id].text or "") for h in hits)
 
 
-@pytest.fixture(scope="module")
-def onnx_models(offline_settings: Settings, text_encoder: TextEncoder, tiny_clip: ClipEncoder,
-                tmp_path_factory: pytest.TempPathFactory
-                ) -> tuple[Settings, TextEncoder, ClipEncoder]:
-    """The session's models in fp32 (reloaded only where auto picked bfloat16), ONNX on."""
-    settings = offline_settings.model_copy(update={
-        "precision": "fp32", "query_runtime": "onnx", "query_int8": "none",
-        "onnx_cache": tmp_path_factory.mktemp("onnx-cache")})
-    text, clip = text_encoder, tiny_clip
-    if text.precision != "fp32":
-        text = TextEncoder(settings)
-        text.load()
-    if clip.precision != "fp32":
-        clip = ClipEncoder(settings)
-        clip.load()
-    return settings, text, clip
-
-
 @pytest.mark.parametrize("space", ["text", "clip"])
 def test_concurrent_callers_each_get_their_own_querys_vector(
-        onnx_models: tuple[Settings, TextEncoder, ClipEncoder], space: str) -> None:
+        fp32_models: tuple[Settings, TextEncoder, ClipEncoder], space: str) -> None:
     """Queries arriving together are encoded in one ONNX call (padded to the longest, CLIP cut
     after the batch's last end-of-text) and each caller gets its own text's vector."""
-    settings, text, clip = onnx_models
+    settings, text, clip = fp32_models
     model = text if space == "text" else clip
     encode = query_encode(space, model, settings)
     assert isinstance(encode, OnnxQueryModel)
@@ -125,9 +107,9 @@ def test_length_groups_cover_each_row_once_and_cut_padding() -> None:
 
 
 def test_int8_minilm_is_cached_checked_and_close_to_torch(
-        onnx_models: tuple[Settings, TextEncoder, ClipEncoder],
+        fp32_models: tuple[Settings, TextEncoder, ClipEncoder],
         caplog: pytest.LogCaptureFixture) -> None:
-    settings, text, _clip = onnx_models
+    settings, text, _clip = fp32_models
     int8 = settings.model_copy(update={"query_int8": "text"})
     encode = query_encode("text", text, int8)
     got = encode(TEXTS)
@@ -143,9 +125,9 @@ def test_int8_minilm_is_cached_checked_and_close_to_torch(
 
 
 def test_a_bad_cached_int8_file_is_made_again(
-        onnx_models: tuple[Settings, TextEncoder, ClipEncoder], tmp_path: Path,
+        fp32_models: tuple[Settings, TextEncoder, ClipEncoder], tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
-    settings, _text, clip = onnx_models
+    settings, _text, clip = fp32_models
     own = settings.model_copy(update={"onnx_cache": tmp_path, "query_int8": "clip"})
     want = query_encode("clip", clip, own)(TEXTS)  # exports and quantises
     bad = next(tmp_path.glob("clip-*-int8.onnx"))
@@ -159,9 +141,9 @@ def test_a_bad_cached_int8_file_is_made_again(
 
 
 def test_an_int8_model_too_far_from_torch_falls_back_to_fp32_onnx(
-        onnx_models: tuple[Settings, TextEncoder, ClipEncoder], tmp_path: Path,
+        fp32_models: tuple[Settings, TextEncoder, ClipEncoder], tmp_path: Path,
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings, _text, clip = onnx_models
+    settings, _text, clip = fp32_models
     monkeypatch.setattr("retrieval.encoders.onnx.MIN_COSINE", 1.01)  # no int8 model passes
     own = settings.model_copy(update={"onnx_cache": tmp_path, "query_int8": "clip"})
     with caplog.at_level(logging.WARNING, logger="retrieval.encoders.onnx"):

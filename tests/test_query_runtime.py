@@ -33,24 +33,6 @@ QUERIES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fp32_models(offline_settings: Settings, text_encoder: TextEncoder, tiny_clip: ClipEncoder,
-                tmp_path_factory: pytest.TempPathFactory
-                ) -> tuple[Settings, TextEncoder, ClipEncoder]:
-    """The session's models in fp32 (reloaded only on a CPU where auto picked bfloat16)."""
-    settings = offline_settings.model_copy(update={
-        "precision": "fp32", "query_runtime": "onnx", "query_int8": "none",
-        "onnx_cache": tmp_path_factory.mktemp("onnx-cache")})
-    text, clip = text_encoder, tiny_clip
-    if text.precision != "fp32":
-        text = TextEncoder(settings)
-        text.load()
-    if clip.precision != "fp32":
-        clip = ClipEncoder(settings)
-        clip.load()
-    return settings, text, clip
-
-
 @pytest.mark.parametrize("space", ["text", "clip"])
 def test_onnx_vectors_equal_torch_and_export_is_cached(
         fp32_models: tuple[Settings, TextEncoder, ClipEncoder], space: str,
