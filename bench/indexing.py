@@ -77,28 +77,34 @@ def make_folder(root: Path, n_images: int, n_docs: int) -> None:
 
 
 def run(settings: Any, encoders: Any, root: Path, sequential: bool) -> dict[str, float]:
-    """Index ``root`` once; wall seconds, CPU utilisation and counts."""
+    """Index ``root`` once, pipelined or (``sequential``) one file after another."""
     import retrieval.ingest.ingestor as ingest_mod
-    from indexer.pipeline import run_index
 
     original = ingest_mod.ThreadPoolExecutor
     if sequential:
         ingest_mod.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+    try:
+        return timed_index(settings, encoders, root)
+    finally:
+        ingest_mod.ThreadPoolExecutor = original  # type: ignore[misc]
+
+
+def timed_index(settings: Any, encoders: Any, root: Path) -> dict[str, float]:
+    """One whole ``run_index`` of ``root``: wall and CPU seconds, CPU utilisation, counts."""
+    from indexer.pipeline import run_index
+
     proc = psutil.Process()
     cpu0 = proc.cpu_times()
     t = time.perf_counter()
-    try:
-        result = run_index(settings, [root], encoders=encoders, progress=False)
-    finally:
-        ingest_mod.ThreadPoolExecutor = original  # type: ignore[misc]
+    result = run_index(settings, [root], encoders=encoders, progress=False)
     wall = time.perf_counter() - t
     cpu1 = proc.cpu_times()
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    files = result.added + result.updated
     for failure in result.failures[:3]:
         print(f"  failed: {failure.path}: {failure.reason}")
-    return {"wall": wall, "files": files, "failed": result.failed,
-            "cpu_util": cpu / (wall * (os.cpu_count() or 1))}
+    return {"wall": wall, "files": result.added + result.updated, "failed": result.failed,
+            "cpu": cpu, "cpu_util": cpu / (wall * (os.cpu_count() or 1)),
+            "load": os.getloadavg()[0]}
 
 
 def main() -> None:

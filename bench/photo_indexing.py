@@ -16,16 +16,13 @@ the rendered words found in each text photo's indexed OCR parts, per letter size
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench import dataset
+from bench.indexing import timed_index
 from bench.ocr_precheck import FONT_SIZES, photo
 
 # name: (settings, JPEGs decoded at a reduced scale where that keeps what the encoders need
@@ -74,28 +71,16 @@ def ocr_text(data_dir: Path) -> dict[str, str]:
 
 def _index(settings: Any, encoders: Any, root: Path, draft: bool,
            share_cores: bool) -> dict[str, float]:
-    """One whole indexing run; wall seconds, CPU utilisation, files indexed."""
+    """One whole indexing run with the draft decode and the core sharing on or off."""
     import retrieval.ingest.cores as cores
     import retrieval.ingest.extract as extract
-    from indexer.pipeline import run_index
 
     saved = extract.DRAFT_DECODE, cores.SHARE_CORES
     extract.DRAFT_DECODE, cores.SHARE_CORES = draft, share_cores
-    proc = psutil.Process()
-    cpu0 = proc.cpu_times()
-    t = time.perf_counter()
     try:
-        result = run_index(settings, [root], encoders=encoders, progress=False)
+        return timed_index(settings, encoders, root)
     finally:
         extract.DRAFT_DECODE, cores.SHARE_CORES = saved
-    wall = time.perf_counter() - t
-    cpu1 = proc.cpu_times()
-    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    for failure in result.failures[:3]:
-        print(f"  failed: {failure.path}: {failure.reason}")
-    return {"wall": wall, "files": result.added + result.updated, "failed": result.failed,
-            "cpu": cpu,
-            "cpu_util": cpu / (wall * (os.cpu_count() or 1)), "load": os.getloadavg()[0]}
 
 
 def run(n: int, size: tuple[int, int], text_every: int, repeats: int,
