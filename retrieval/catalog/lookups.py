@@ -89,21 +89,14 @@ def moment_vector(catalog: Catalog, item_id: int, at: float, space: str) -> np.n
     In CLIP space the keyframe on screen then (the last one starting at or before ``at``);
     in the text space the mean of the words shown or said then.
     """
-    conn = catalog.conn
-    if space == "clip":
-        rows = conn.execute(
-            "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
-            "WHERE p.item_id = ? AND v.space = ? AND p.kind = 'frame' "
-            "ORDER BY p.start > ?, ABS(p.start - ?) LIMIT 1",
-            (item_id, space, at, at),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
-            "WHERE p.item_id = ? AND v.space = ? AND p.kind IN ('ocr', 'segment') "
-            'AND p.start <= ? AND p."end" >= ?',
-            (item_id, space, at, at),
-        ).fetchall()
+    moment = ("p.kind = 'frame' ORDER BY p.start > ?, ABS(p.start - ?) LIMIT 1"
+              if space == "clip"
+              else "p.kind IN ('ocr', 'segment') AND p.start <= ? AND p.\"end\" >= ?")
+    rows = catalog.conn.execute(
+        "SELECT v.vec FROM vectors v JOIN parts p ON p.id = v.part_id "
+        f"WHERE p.item_id = ? AND v.space = ? AND {moment}",
+        (item_id, space, at, at),
+    ).fetchall()
     if not rows:
         return None
     mat = np.stack([np.frombuffer(r[0], dtype=np.float16).astype(np.float32) for r in rows])
