@@ -121,10 +121,6 @@ class ReducedOcr:
         fy = image.height / small.height
         return Found((boxes * np.array([fx, fy], np.float32)).astype(np.float32), scale)
 
-    def _crops(self, image: Image.Image, boxes: np.ndarray) -> list[np.ndarray]:
-        rgb = np.asarray(to_rgb(image))
-        return [line_crop(rgb, box, self.squeeze) for box in boxes]
-
     def reads_a_line(self, image: Image.Image, boxes: np.ndarray) -> bool:
         """Whether any box reads as a confident line of two or more characters.
 
@@ -132,8 +128,9 @@ class ReducedOcr:
         and the check stops there.
         """
         widest = np.argsort(-np.ptp(boxes[:, :, 0], axis=1))
-        for crop in self._crops(image, boxes[widest]):
-            (text, score), = self.engine.text_rec([crop])[0]
+        rgb = np.asarray(to_rgb(image))
+        for box in boxes[widest]:  # each cut only when the ones before it did not read
+            (text, score), = self.engine.text_rec([line_crop(rgb, box, self.squeeze)])[0]
             if float(score) >= self.min_confidence and len(str(text).strip()) >= 2:
                 return True
         return False
@@ -141,8 +138,9 @@ class ReducedOcr:
     def read(self, image: Image.Image, boxes: np.ndarray) -> list[tuple[np.ndarray, str, float]]:
         """Every box recognised (angle classifier, then the recogniser in batches):
         (box in original pixels, text, confidence) for the lines read with confidence."""
-        crops = self._crops(image, boxes)
-        crops, _cls, _ = self.engine.text_cls(crops)
+        rgb = np.asarray(to_rgb(image))
+        crops, _cls, _ = self.engine.text_cls([line_crop(rgb, box, self.squeeze)
+                                               for box in boxes])
         results, _ = self.engine.text_rec(crops)
         out = []
         for box, (text, score) in zip(boxes, results, strict=True):
