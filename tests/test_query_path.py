@@ -20,7 +20,12 @@ from retrieval.config import Settings
 from retrieval.encoders import ClipEncoder, TextEncoder
 from retrieval.encoders.onnx import TOLERANCE, OnnxQueryModel, length_groups, query_encode
 from retrieval.encoders.onnx_int8 import MIN_COSINE
-from retrieval.search.keywords import keyword_clauses, keyword_hits, terms_matched
+from retrieval.search.keywords import (
+    common_words,
+    keyword_clauses,
+    keyword_hits,
+    terms_matched,
+)
 from retrieval.search.workers import EncodeQueue
 
 TEXTS = [
@@ -64,6 +69,25 @@ def test_keyword_coverage_from_the_search_equals_counting_each_term(
     if negative:
         shown = harbour_catalog.parts_for([h.part_id for h in hits])
         assert all("cafe" not in (shown[h.part_id].text or "") for h in hits)
+
+
+def test_a_word_in_most_of_a_large_collection_neither_matches_nor_counts(tmp_path: Path) -> None:
+    """Every one of 2,400 notes says "report": a search for "harbour storm report" needs both
+    rare words (not two of three), and a note holding them is a full match."""
+    cat = Catalog(tmp_path / "catalog.sqlite")
+    with cat.write() as conn:
+        for n in range(2400):
+            extra = "harbour storm" if n < 10 else "harbour" if n < 30 else f"tide{n}"
+            item = cat.insert_item(conn, content_hash=f"h{n}", type="text", size=1, mtime=1)
+            cat.insert_part(conn, item, "chunk", 0, text=f"weekly report {extra}")
+    assert common_words(cat, ["harbour", "storm", "report"]) == {"report"}
+    hits = keyword_hits(cat, "harbour storm report", 100, ItemFilter())
+    shown = cat.parts_for([h.part_id for h in hits])
+    assert len(hits) == 10 and all("storm" in (shown[h.part_id].text or "") for h in hits)
+    assert all(h.coverage == 1 for h in hits)
+    assert len(keyword_hits(cat, "weekly report", 50, ItemFilter())) == 50  # all common: kept
+    assert common_words(cat, ["report", "harbour"]) == {"report"}
+    cat.close()
 
 
 @pytest.mark.parametrize("space", ["text", "clip"])

@@ -11,7 +11,12 @@ would outvote the text space's correct answer. Two rules keep the keyword space 
   words (all of them for one- and two-word queries), like Elasticsearch's
   ``minimum_should_match``. A code query is one word, so it must match exactly that code.
   FTS5 itself counts which words a part contains (``Catalog.keyword_search``'s
-  ``min_match``), so BM25 is computed only for parts that qualify.
+  ``min_match``), so BM25 is computed only for parts that qualify;
+- **common words** (in more than ``COMMON_SHARE`` of a large collection's parts) are left out
+  of matching and scoring, like Elasticsearch's ``cutoff_frequency``: reading their posting
+  lists was most of the slowest keyword searches (a query of font names and numbers over
+  100k parts), and BM25 gives them little weight anyway. A query of common words alone keeps
+  them all. ``docs/performance.md`` has the speed and quality measurements.
 
 User words are always quoted into the FTS5 query (``fts_query``), so no input is FTS syntax.
 The catalog's tokenizer is ``unicode61`` with ``-`` and ``_`` as word characters, so codes
@@ -30,7 +35,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import unicodedata
+from collections.abc import Collection
 
 from retrieval.catalog.database import Catalog, ItemFilter, fts_query
 from retrieval.catalog.fts_text import CJK_RUN, fts_phrase, has_cjk, normalise
@@ -53,6 +60,8 @@ COVERAGE_DEPTH = 200  # keyword hits whose term coverage is counted; deeper ones
 SQL_VARIABLES = 30_000  # below SQLite's limit of 32766 bound values per statement
 CJK_EXACT_CHARS = 3  # runs up to this long are one phrase; longer ones are split in bigrams
 CJK_BIGRAM_SHARE = 0.5  # of a long run's bigrams, this share must be in a matching part
+COMMON_SHARE = 0.1  # a word in more than this share of the parts is common...
+COMMON_MIN_PARTS = 2000  # ...once it is in this many: shorter posting lists are cheap to read
 
 
 def fold(word: str) -> str:
@@ -92,14 +101,16 @@ def cjk_clauses(run: str, exact_chars: int = CJK_EXACT_CHARS,
 
 
 def keyword_clauses(text: str, exact_chars: int = CJK_EXACT_CHARS,
-                    share: float = CJK_BIGRAM_SHARE) -> tuple[list[str], int]:
+                    share: float = CJK_BIGRAM_SHARE,
+                    leave_out: Collection[str] = ()) -> tuple[list[str], int]:
     """The query's FTS5 clauses and how many of them a part must contain.
 
     Latin words follow minimum-should-match (``needed``); each CJK run adds its own clauses
     and requirement (``cjk_clauses``). Counting is over all clauses together, so the rule is
-    a sum, not a per-word guarantee: cheap, and close enough for ranking.
+    a sum, not a per-word guarantee: cheap, and close enough for ranking. Words in
+    ``leave_out`` (``common_words``) are not matched at all.
     """
-    terms = keyword_terms(text)
+    terms = [t for t in keyword_terms(text) if t not in leave_out]
     words = [t for t in terms if not has_cjk(t)]
     clauses = [fts_query(w) for w in words]
     need = needed(len(words))
@@ -123,7 +134,7 @@ def keyword_hits(catalog: Catalog, text: str, limit: int, filters: ItemFilter,
 
     Parts containing any word of ``negative`` are left out (FTS5 ``NOT``).
     """
-    each, need = keyword_clauses(text)
+    each, need = keyword_clauses(text, leave_out=common_words(catalog, keyword_terms(text)))
     if not each:
         return []
     need = min(need, len(each))
@@ -158,3 +169,43 @@ def terms_matched(catalog: Catalog, each: list[str], part_ids: list[int]) -> dic
     sql = f"SELECT rowid, COUNT(*) FROM ({' UNION ALL '.join([one] * len(each))}) GROUP BY rowid"
     args = [x for term in each for x in (term, *part_ids)]
     return {int(r[0]): int(r[1]) for r in catalog.conn.execute(sql, args).fetchall()}
+
+
+_part_counts = threading.local()  # this thread's (connection, catalog version, part count)
+
+
+def part_count(catalog: Catalog) -> int:
+    """How many parts the catalog holds, counted again only after a commit changed it.
+
+    ``PRAGMA data_version`` moves with other connections' commits and ``total_changes`` with
+    this one's, so the count (a full scan: 18 ms at a million parts) is not paid per query.
+    """
+    conn = catalog.conn
+    version = (id(conn), conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+    if getattr(_part_counts, "version", None) != version:
+        _part_counts.count = int(conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0])
+        _part_counts.version = version
+    return int(_part_counts.count)
+
+
+def common_words(catalog: Catalog, terms: list[str]) -> set[str]:
+    """The query's words that are in more than ``COMMON_SHARE`` of the collection's parts
+    (and in ``COMMON_MIN_PARTS`` at least); none when they are all the query has.
+
+    Each word's part count comes from FTS5's vocabulary (``fts5vocab``, reading that word's
+    posting list: under a millisecond for a word in 30,000 parts). CJK runs are never common:
+    they are matched as phrases, not single tokens.
+    """
+    words = [t for t in terms if not has_cjk(t)]
+    parts = part_count(catalog)
+    if not words or parts <= COMMON_MIN_PARTS:  # no word can be common: skip the lookup
+        return set()
+    cutoff = max(COMMON_SHARE * parts, COMMON_MIN_PARTS)
+    conn = catalog.conn
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.parts_vocab "
+                 "USING fts5vocab(main, parts_fts, row)")
+    marks = ",".join("?" * len(words))
+    rows = conn.execute(f"SELECT term, doc FROM temp.parts_vocab WHERE term IN ({marks})",
+                        words).fetchall()
+    common = {term for term, found in rows if found > cutoff}
+    return common if len(common) < len(terms) else set()
