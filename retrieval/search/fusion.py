@@ -145,7 +145,9 @@ def fuse(
     for name in sorted(per_space):  # fixed order: the same float sum on every call
         for item, hit in per_space[name].items():
             c = contrib[name][item]
-            entry = fused.setdefault(item, Fused(item_id=item, score=0.0, part_id=hit.part_id))
+            entry = fused.get(item)
+            if entry is None:
+                entry = fused[item] = Fused(item_id=item, score=0.0, part_id=hit.part_id)
             entry.score += c
             entry.spaces[name] = hit
             if item not in best or c > best[item][0]:

@@ -32,7 +32,6 @@ The fused score is also the input of the relevance confidence (``confidence``).
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -48,8 +47,8 @@ KEYWORD_SPACE = "keyword"
 def zscores(items: Mapping[int, SpaceHit]) -> dict[int, float]:
     """Each item's score in standard deviations from its list's mean (0 when all are equal)."""
     scores = [hit.score for hit in items.values()]
-    mean = statistics.fmean(scores)
-    sd = statistics.pstdev(scores)
+    mean = math.fsum(scores) / len(scores)
+    sd = math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / len(scores))
     return {item: (hit.score - mean) / sd if sd > 0 else 0.0 for item, hit in items.items()}
 
 
