@@ -14,6 +14,7 @@ from retrieval.config import Settings
 from retrieval.ingest.ingestor import Ingestor, catalog_path, index_files
 from retrieval.ingest.scan import scan
 from retrieval.records import TextChunk
+from retrieval.results import IndexReport
 
 
 class _Fake:
@@ -82,3 +83,35 @@ def test_pipe_vanished_and_undecodable_names(tmp_path: Path) -> None:
     cat = Catalog(catalog_path(settings))
     assert [Path(f.path).name for f in cat.files()] == ["ok.txt"]
     cat.close()
+
+
+def _items_and_files(settings: Settings) -> tuple[list[tuple[object, ...]], ...]:
+    cat = Catalog(catalog_path(settings))
+    try:
+        return (cat.conn.execute("SELECT id, content_hash FROM items ORDER BY id").fetchall(),
+                cat.conn.execute("SELECT path, item_id FROM files ORDER BY path").fetchall())
+    finally:
+        cat.close()
+
+
+@pytest.mark.parametrize("hashed_first", ["a.txt", "c.txt"])
+def test_identical_files_make_the_same_items_whichever_is_hashed_first(
+        tmp_path: Path, hashed_first: str) -> None:
+    """Decode threads race: c.txt (a copy of a.txt) may be hashed before a.txt. The item is
+    still made from a.txt, first in scan order, so item ids never depend on thread timing."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name, text in (("a.txt", "same words\n"), ("b.txt", "other words\n"),
+                       ("c.txt", "same words\n")):
+        (root / name).write_text(text)
+    entries = list(scan([root]))
+    assert [e.path.name for e in entries] == ["a.txt", "b.txt", "c.txt"]
+    settings = Settings(XMODAL_DATA=tmp_path / hashed_first)
+    with Ingestor(settings, ENC) as ing:  # type: ignore[arg-type]
+        order = sorted(range(3), key=lambda n: entries[n].path.name != hashed_first)
+        outcomes = dict((n, ing.prepare(entries[n], n)) for n in order)
+        ing.commit([outcomes[n] for n in range(3)], IndexReport())
+    items, files = _items_and_files(settings)
+    assert len(items) == 2
+    assert files == [(str(root / "a.txt"), 1), (str(root / "b.txt"), 2),
+                     (str(root / "c.txt"), 1)]

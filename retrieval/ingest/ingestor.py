@@ -16,6 +16,7 @@ generation disagrees. ``index_files`` is the loop every run goes through
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -112,7 +113,8 @@ class Ingestor:
             raise
         self._saved = {s: i.generation for s, i in self.indexes.items()}
         self._claim_lock = Lock()
-        self._claimed: dict[str, str] = {}  # content hash -> the path decoding it this run
+        # content hash -> (scan position, path) of the file decoding it this run
+        self._claimed: dict[str, tuple[float, str]] = {}
         self.roots: list[Path] = []  # when set, files must resolve inside these (link rule)
 
     @property
@@ -151,12 +153,15 @@ class Ingestor:
         return ((now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns)
                 != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)) or self._outside(path)
 
-    def prepare(self, entry: FileEntry) -> Outcome:
+    def prepare(self, entry: FileEntry, position: float = math.inf) -> Outcome:
         """Hash the file, then attach or extract it. Runs in worker threads; never raises.
 
         The link rule is checked again at read time and once more after decoding (with the
         file's identity), so a file swapped for a link out of the roots, or rewritten while
-        being read, is never indexed with content that is not its own.
+        being read, is never indexed with content that is not its own. Of identical files in
+        flight together, the one first in scan order (``position``) decodes; should a later
+        one have claimed the bytes first, both decode and the writer attaches the later, so
+        which file an item is made from never depends on thread timing.
         """
         path = str(entry.path)
         try:
@@ -164,15 +169,18 @@ class Ingestor:
                 return Skipped(path, "leads outside the indexed folders")
             digest, st = hash_regular_file(entry.path)
             size, mtime_ns = st.st_size, st.st_mtime_ns
-            with self._claim_lock:  # identical files in flight together: decode one of them
-                claimed = self._claimed.setdefault(digest, path) != path
+            with self._claim_lock:
+                held = self._claimed.get(digest)
+                claimed = held is not None and held[1] != path and held[0] <= position
+                if not claimed:
+                    self._claimed[digest] = (position, path)
             if claimed or self.catalog.item_id_for_hash(digest) is not None:
                 out: Outcome = Attach(path, size, mtime_ns, digest)
             else:
                 out = self.extractor.extract(entry.path, size, mtime_ns, digest)
             if self._moved(entry.path, st):
                 with self._claim_lock:
-                    if self._claimed.get(digest) == path:
+                    if self._claimed.get(digest, (0, ""))[1] == path:
                         del self._claimed[digest]
                 return Failed(path, None, None, "the file changed while it was being read; "
                               "it is retried on the next run")
@@ -282,6 +290,7 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
     it = iter(entries)
     exhausted = False
     pending: deque[tuple[FileEntry, Future[Outcome]]] = deque()
+    submitted = 0  # scan position of the next file sent to decode
     batch: list[Outcome] = []
     last_save = time.monotonic()
     cores = CoreShare(ingestor.settings, workers)
@@ -325,7 +334,8 @@ def index_files(ingestor: Ingestor, entries: Iterable[FileEntry], *,
                     report.failures.append(Failure(path=str(entry.path), reason=reason))
                     note(str(entry.path), "failed")
                 else:
-                    pending.append((entry, pool.submit(ingestor.prepare, entry)))
+                    pending.append((entry, pool.submit(ingestor.prepare, entry, submitted)))
+                    submitted += 1
             if stopped() or not pending:
                 break
             outcome = _wait(pending[0][1], stopped)

@@ -22,6 +22,7 @@ Every node must see the files at the same paths (a shared mount) and have xmodal
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import threading
@@ -180,7 +181,7 @@ class _RayOutcomes:
     """
 
     def __init__(self, rows: Iterator[dict[str, Any]], paths: Iterable[str],
-                 writer: PrecomputedWriter, local: Callable[[FileEntry], Outcome]) -> None:
+                 writer: PrecomputedWriter, local: Callable[[FileEntry, float], Outcome]) -> None:
         self._rows = rows
         self._due = set(paths)
         self._ready: dict[str, tuple[Outcome, Encoded | str | None]] = {}
@@ -188,11 +189,11 @@ class _RayOutcomes:
         self._writer = writer
         self._local = local
 
-    def __call__(self, entry: FileEntry) -> Outcome:
+    def __call__(self, entry: FileEntry, position: float = math.inf) -> Outcome:
         key = str(entry.path)
         with self._lock:
             if key not in self._due:
-                return self._local(entry)
+                return self._local(entry, position)
             while key not in self._ready:
                 row = next(self._rows, None)
                 if row is None:
