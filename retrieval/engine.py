@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ import numpy as np
 from retrieval.catalog.database import Catalog, ItemFilter
 from retrieval.catalog.item_meta import display_meta, newest
 from retrieval.catalog.lookups import (
+    item_paths,
     item_vector,
     moment_vector,
 )
@@ -85,6 +86,7 @@ class Candidates:
     echo: QueryEcho
     filters: ItemFilter
     listing: bool = False
+    paths: dict[int, tuple[str, str]] = field(default_factory=dict)  # looked up meanwhile
 
 
 class Engine:
@@ -166,7 +168,7 @@ class Engine:
                      image_query=found.echo.image)
         return self._respond(fused, query.offset, query.limit, found.echo,
                              found.filters.path_glob, t0, query.group_similar,
-                             calibrated=query.fusion == "auto")
+                             calibrated=query.fusion == "auto", paths=found.paths)
 
     def candidates(self, query: Query) -> Candidates:
         """Each space's scored parts for ``query``, unfused (``search``, ``xmodal eval``)."""
@@ -219,13 +221,17 @@ class Engine:
             lists["text"] = self._vector_hits("text", vec, depth, allowed)
         if words and weights["keyword"] > 0:
             lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters, negative)
+        paths = {}
+        if clip_text is not None and not clip_text.done():  # idle until CLIP ends: look up
+            items = dict.fromkeys(h.item_id for hits in lists.values() for h in hits)
+            paths = item_paths(self.catalog, list(items), filters.path_glob)
         if use_clip:
             clip_vec = clip_query(
                 clip_text.result() if clip_text else None, image_vec, weights.get("image", 1.0))
             if clip_vec is not None:
                 clip_vec = push_away(clip_vec, clip_neg.result() if clip_neg else None)
                 lists["clip"] = self._vector_hits("clip", clip_vec, depth, allowed)
-        return Candidates(lists, weights, echo, filters)
+        return Candidates(lists, weights, echo, filters, paths=paths)
 
     def _listing(self, filters: ItemFilter, query: Query, echo: QueryEcho,
                  t0: float) -> SearchResponse:
@@ -244,9 +250,10 @@ class Engine:
 
     def _respond(self, fused: list[Fused], offset: int, limit: int, echo: QueryEcho,
                  path_glob: str | None, t0: float, group: bool = True,
-                 calibrated: bool = False) -> SearchResponse:
+                 calibrated: bool = False,
+                 paths: dict[int, tuple[str, str]] | None = None) -> SearchResponse:
         groups = self.duplicates.group_of() if group else None
-        return dress_page(self.catalog, fused, offset, limit, echo, path_glob, t0,
+        return dress_page(self.catalog, fused, offset, limit, echo, path_glob, t0, paths=paths,
                           groups=groups, calibrated=calibrated)
 
     # -- more like this -------------------------------------------------------------------

@@ -14,11 +14,14 @@ import pytest
 from PIL import Image
 
 from retrieval.catalog.database import Catalog
+from retrieval.catalog.lookups import item_paths
 from retrieval.config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import ItemNotFound, MediaError, ModelUnavailable
 from retrieval.results import Query
+from retrieval.search.fusion import fuse
 from retrieval.search.keywords import keyword_terms, needed
+from retrieval.search.page import dress_page
 from retrieval.store import rebuild_vector_index
 from tests.engine_fakes import DOCS, build, fake_encoders
 
@@ -249,3 +252,20 @@ def test_empty_data_dir_answers_with_no_results(tmp_path: Path) -> None:
         assert engine.stats().items == {}
     finally:
         engine.close()
+
+
+def test_a_page_dressed_with_paths_looked_up_early_is_the_same_page(corpus) -> None:  # noqa: ANN001
+    """The engine looks up the paths of what MiniLM and the keywords found while CLIP's text
+    tower still runs; the page must not differ from one whose paths were all looked up after."""
+    engine, _ = corpus
+    query = Query(text="boat river", limit=5)
+    found = engine.candidates(query)
+    early = item_paths(engine.catalog, [h.item_id for h in found.lists["text"]], None)
+    assert early, "some paths were looked up before fusion"
+    fused = fuse(found.lists, method="auto", weights=found.weights)
+    page = dress_page(engine.catalog, fused, 0, 5, found.echo, None, 0.0, paths=early,
+                      calibrated=True)
+    whole = engine.search(query)
+    assert [(r.id, r.path, r.type) for r in page.results] == [
+        (r.id, r.path, r.type) for r in whole.results]
+    assert page.counts == whole.counts

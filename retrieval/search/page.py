@@ -39,14 +39,18 @@ def dress_page(
     *,
     groups: dict[int, list[int]] | None = None,
     calibrated: bool = False,
+    paths: dict[int, tuple[str, str]] | None = None,
 ) -> SearchResponse:
     """Drop items with no indexed path left, count per type, and dress one page.
 
     ``groups`` (item → its whole near-duplicate group): the best-ranked photo stands for it.
     ``calibrated``: the scores come from a fusion whose confidence model was fit, so results
-    carry ``confidence`` and ``good``.
+    carry ``confidence`` and ``good``. ``paths``: some items' ``item_paths`` already looked
+    up (while CLIP's text tower ran); only the others are looked up here.
     """
-    shown = item_paths(catalog, [f.item_id for f in fused], path_glob)
+    known = paths or {}
+    shown = item_paths(catalog, [f.item_id for f in fused if f.item_id not in known], path_glob)
+    shown.update(known)
     fused = [f for f in fused if f.item_id in shown]
     similar: dict[int, list[int]] = {}
     if groups is not None:
