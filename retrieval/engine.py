@@ -221,8 +221,8 @@ class Engine:
             lists["text"] = self._vector_hits("text", vec, depth, allowed)
         if words and weights["keyword"] > 0:
             lists["keyword"] = keyword_hits(self.catalog, words, depth * 4, filters, negative)
-        paths = {}
-        if clip_text is not None and not clip_text.done():  # idle until CLIP ends: look up
+        paths = {}  # while CLIP's tower still runs, the page's paths of what the others found
+        if clip_text is not None and not clip_text.done():
             items = dict.fromkeys(h.item_id for hits in lists.values() for h in hits)
             paths = item_paths(self.catalog, list(items), filters.path_glob)
         if use_clip:

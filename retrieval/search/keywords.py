@@ -3,7 +3,7 @@
 Keywords exist for what embeddings blur: names, codes such as ``INV-4471``, rare words. In
 reciprocal rank fusion every space's first place is worth the same, so a keyword list that
 "matches" a paraphrase through one incidental word ("rose" the verb finding "rose bushes")
-would outvote the text space's correct answer. Two rules keep the keyword space honest:
+would outvote the text space's correct answer. Three rules keep the keyword space honest and quick:
 
 - **stopwords** are dropped from the query (unless nothing else is left): they match almost
   every text and carry no meaning;
