@@ -24,6 +24,7 @@ from retrieval.search.keywords import (
     common_words,
     keyword_clauses,
     keyword_hits,
+    part_count,
     terms_matched,
 )
 from retrieval.search.workers import EncodeQueue
@@ -80,6 +81,7 @@ def test_a_word_in_most_of_a_large_collection_neither_matches_nor_counts(tmp_pat
             extra = "harbour storm" if n < 10 else "harbour" if n < 30 else f"tide{n}"
             item = cat.insert_item(conn, content_hash=f"h{n}", type="text", size=1, mtime=1)
             cat.insert_part(conn, item, "chunk", 0, text=f"weekly report {extra}")
+    assert part_count(cat) == 2400
     assert common_words(cat, ["harbour", "storm", "report"]) == {"report"}
     hits = keyword_hits(cat, "harbour storm report", 100, ItemFilter())
     shown = cat.parts_for([h.part_id for h in hits])
@@ -87,6 +89,12 @@ def test_a_word_in_most_of_a_large_collection_neither_matches_nor_counts(tmp_pat
     assert all(h.coverage == 1 for h in hits)
     assert len(keyword_hits(cat, "weekly report", 50, ItemFilter())) == 50  # all common: kept
     assert common_words(cat, ["report", "harbour"]) == {"report"}
+    other = Catalog(tmp_path / "catalog.sqlite")  # another connection's commit is counted too
+    with other.write() as conn:
+        item = other.insert_item(conn, content_hash="late", type="text", size=1, mtime=1)
+        other.insert_part(conn, item, "chunk", 0, text="weekly report harbour")
+    assert part_count(cat) == 2401
+    other.close()
     cat.close()
 
 

@@ -171,7 +171,7 @@ def terms_matched(catalog: Catalog, each: list[str], part_ids: list[int]) -> dic
     return {int(r[0]): int(r[1]) for r in catalog.conn.execute(sql, args).fetchall()}
 
 
-_part_counts = threading.local()  # this thread's (connection, catalog version, part count)
+_part_counts = threading.local()  # this thread's connection, its catalog version, the count
 
 
 def part_count(catalog: Catalog) -> int:
@@ -179,12 +179,13 @@ def part_count(catalog: Catalog) -> int:
 
     ``PRAGMA data_version`` moves with other connections' commits and ``total_changes`` with
     this one's, so the count (a full scan: 18 ms at a million parts) is not paid per query.
+    The connection itself is kept, not its ``id``, which a later connection could reuse.
     """
     conn = catalog.conn
-    version = (id(conn), conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-    if getattr(_part_counts, "version", None) != version:
+    version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+    if getattr(_part_counts, "conn", None) is not conn or _part_counts.version != version:
         _part_counts.count = int(conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0])
-        _part_counts.version = version
+        _part_counts.conn, _part_counts.version = conn, version
     return int(_part_counts.count)
 
 
