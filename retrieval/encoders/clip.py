@@ -216,12 +216,17 @@ def trims_padding(model: Any) -> bool:
     return isinstance(model, open_clip.CLIP) and mask is not None and pool in ("argmax", "eos")
 
 
-def text_length(model: Any, tokens: Any) -> int:
-    """Tokens up to and including the batch's last end-of-text token (trimmable towers)."""
+def text_lengths(model: Any, tokens: Any) -> Any:
+    """Each row's tokens up to and including its end-of-text token (trimmable towers)."""
     pool = model.text_pool_type
     eos = getattr(model, "text_eos_id", None)
     ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == eos).int().argmax(dim=-1)
-    return int(ends.max()) + 1
+    return ends + 1
+
+
+def text_length(model: Any, tokens: Any) -> int:
+    """Tokens up to and including the batch's last end-of-text token (trimmable towers)."""
+    return int(text_lengths(model, tokens).max())
 
 
 def encode_text_cut(model: Any, cut: Any) -> Any:

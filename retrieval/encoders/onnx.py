@@ -25,7 +25,7 @@ import numpy as np
 from retrieval.atomic import replacing
 from retrieval.config import Settings
 from retrieval.encoders.base import l2_normalise
-from retrieval.encoders.clip import ClipEncoder, text_length, trims_padding
+from retrieval.encoders.clip import ClipEncoder, text_length, text_lengths, trims_padding
 from retrieval.encoders.onnx_int8 import MIN_COSINE, int8_path, quantised, worst_cosine
 from retrieval.encoders.text import TextEncoder
 
@@ -216,11 +216,9 @@ class OnnxQueryModel:
             return feeds["attention_mask"].sum(axis=1) if right else None
         if not trims_padding(model):
             return None
-        tokens = feeds["tokens"]
-        if model.text_pool_type == "argmax":
-            return tokens.argmax(axis=1) + 1
-        eos = getattr(model, "text_eos_id", None)
-        return None if eos is None else (tokens == eos).argmax(axis=1) + 1
+        import torch
+
+        return text_lengths(model, torch.from_numpy(feeds["tokens"])).numpy()
 
     # -- export and cache -----------------------------------------------------------------
     def _module(self) -> tuple[Any, str, dict[str, dict[int, str]]]:
