@@ -35,11 +35,10 @@ SQUEEZE = 0.75
 MIN_SIDE = 1000
 # The text-presence check and, for images larger than it, the reading itself run from one
 # detector pass over a reduced copy (retrieval/encoders/ocr_reduced.py): half the resolution
-# full OCR detects at, at least PRECHECK_SIDE px long. Letters under ~1% of the long side are
+# full OCR detects at, at least CHECK_SIDE px long. Letters under ~1% of the long side are
 # lost with it (full OCR reads down to ~0.4%; docs/performance.md). Detection alone is not
 # enough to call an image text-free: on photos it fires on edges and textures (8 of 10
 # generated photos without text), which recognition then rejects (bench/ocr_precheck.py).
-PRECHECK_SIDE = CHECK_SIDE
 
 
 def _background(img: Image.Image) -> tuple[int, int, int]:
@@ -62,7 +61,7 @@ class OcrReader(LazyModel):
         squeeze: float = SQUEEZE,
         min_side: int = MIN_SIDE,
         min_confidence: float = 0.5,
-        precheck_side: int | None = PRECHECK_SIDE,
+        precheck_side: int | None = CHECK_SIDE,
     ) -> None:
         super().__init__(settings, "cpu")
         self.name = "rapidocr PP-OCRv4"
@@ -134,7 +133,7 @@ class OcrReader(LazyModel):
         if self.precheck_side is not None:
             try:
                 with self._reduced_reader() as reader:
-                    found = reader.detect(image, self.precheck_side or CHECK_SIDE)
+                    found = reader.detect(image, self.precheck_side)
                     if len(found.boxes) == 0:
                         return []
                     if self.single_pass and found.scale < 1.0:
