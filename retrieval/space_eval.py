@@ -187,11 +187,11 @@ def _row(ranks: list[dict[str, list[Hashable]]], relevant: list[set[int]]) -> Ki
            for name in names}
     spaces = [s for s in names if s != "fused"]
     best = max(spaces, key=lambda s: mrr[s]) if spaces else None
-    interval = _paired_interval(rr["fused"], rr[best]) if best else (0.0, 0.0)
+    interval = paired_interval(rr["fused"], rr[best]) if best else (0.0, 0.0)
     return KindRow(n, mrr, rec, best, interval)
 
 
-def _paired_interval(a: list[float], b: list[float], resamples: int = 2000,
+def paired_interval(a: list[float], b: list[float], resamples: int = 2000,
                      level: float = 0.9) -> tuple[float, float]:
     """Bootstrap interval of mean(a - b) over the same queries (fixed seed: reproducible)."""
     diff = np.asarray(a) - np.asarray(b)

@@ -24,7 +24,7 @@ from retrieval.catalog.database import Catalog, ItemFilter
 from retrieval.engine import CANDIDATES
 from retrieval.evaluation import load_qrels, mrr_at_k
 from retrieval.search import keywords
-from retrieval.space_eval import QueryRun, _paired_interval, compare, rankings
+from retrieval.space_eval import QueryRun, compare, paired_interval, rankings
 
 SHARES = (0.2, 0.1, 0.05)
 
@@ -69,7 +69,7 @@ def main() -> None:
         label = "kept" if share is None else f"over {share:.0%} of parts left out"
         each = [mrr_at_k(rankings(r)["fused"], r.relevant, 10) for r in runs if not r.is_none]
         kept = kept or each
-        low, high = _paired_interval(each, kept)
+        low, high = paired_interval(each, kept)
         for kind, row in table.rows.items():
             vs = (f"{sum(each) / len(each) - sum(kept) / len(kept):+.3f} [{low:+.3f}, {high:+.3f}]"
                   if kind == "overall" and share is not None else "")
