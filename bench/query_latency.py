@@ -129,6 +129,7 @@ def instrument(engine: Any, timer: StageTimer) -> list[str]:
         (vectors_mod.VectorIndex, "search", "FAISS search"),
         (hits_mod, "part_items", "catalog: part → item"),
         (engine_mod, "keyword_hits", "keywords: FTS5"),
+        (engine_mod, "item_paths", "catalog: paths, while CLIP runs"),
         (engine_mod, "fuse", "fusion"),
         (engine.duplicates, "group_of", "near-duplicate groups"),
         (page_mod, "item_paths", "catalog: paths"),
@@ -224,8 +225,9 @@ def main() -> None:
     parser.add_argument("--precision", default="auto",
                         help="encoder weights (XMODAL_PRECISION): fp32 stands in for an AVX2 CPU")
     parser.add_argument("--baselines", action="store_true",
-                        help="also time the old engine step by step: encoders in turn, "
-                             "then fp32 encoders, then CLIP padded to 77 tokens")
+                        help="also time the old engine step by step: every keyword "
+                             "matched (no common-word cutoff), then encoders in turn, then "
+                             "fp32 encoders, then CLIP padded to 77 tokens")
     parser.add_argument("--runtimes", nargs="+",
                         help="compare these query runtimes interleaved in one run: torch, "
                              "onnx, auto (XMODAL_QUERY_RUNTIME), onnx/none or onnx/text for "
